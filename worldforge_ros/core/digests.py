@@ -1,0 +1,129 @@
+"""Canonical JSON, ``sha256:`` digests and hash chains.
+
+Canonical JSON = sorted keys, compact separators, UTF-8, NaN/Infinity refused. A plan's digest is its
+identity everywhere after planning; a hash chain (``digest = sha256(prev_digest + payload)``) makes every
+edit, drop or reorder of a record stream detectable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+GENESIS_DIGEST = "sha256:" + "0" * 64
+"""``prev_digest`` of the first record of every chain."""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"canonical JSON refuses non-finite number {value!r}")
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """Serialize ``value`` canonically (sorted keys, compact, no NaN/Inf; numpy values become lists/numbers)."""
+    return json.dumps(_jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def sha256_digest(data: bytes | str) -> str:
+    """``sha256:<64 hex>`` of bytes (strings are UTF-8 encoded)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def digest_json(value: Any) -> str:
+    """Digest of ``canonical_json(value)``."""
+    return sha256_digest(canonical_json(value))
+
+
+def tensor_digest(array: np.ndarray) -> str:
+    """Digest over dtype, shape and C-order little-endian bytes of ``array``."""
+    arr = np.ascontiguousarray(array)
+    le = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+    header = canonical_json({"dtype": arr.dtype.name, "shape": list(arr.shape)}).encode("utf-8")
+    h = hashlib.sha256()
+    h.update(header)
+    h.update(b"\n")
+    h.update(le.tobytes(order="C"))
+    return "sha256:" + h.hexdigest()
+
+
+def is_digest(value: str) -> bool:
+    """Whether ``value`` looks like ``sha256:<64 lower-case hex>``."""
+    return (isinstance(value, str) and len(value) == 71 and value.startswith("sha256:")
+            and all(c in "0123456789abcdef" for c in value[7:]))
+
+
+def chain_digest(prev_digest: str, payload: bytes | str) -> str:
+    """One link: ``sha256(prev_digest + payload)``."""
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    return sha256_digest(prev_digest.encode("ascii") + payload)
+
+
+class HashChain:
+    """Appends payloads to a chain and hands out ``(seq, prev_digest, digest)``; seq starts at 1."""
+
+    def __init__(self, head: str = GENESIS_DIGEST, seq: int = 0) -> None:
+        self.head = head
+        self.seq = seq
+
+    def append(self, payload: bytes | str) -> tuple[int, str, str]:
+        prev = self.head
+        digest = chain_digest(prev, payload)
+        self.seq += 1
+        self.head = digest
+        return self.seq, prev, digest
+
+
+@dataclass(frozen=True)
+class ChainLinkRecord:
+    """A record as read back for verification."""
+
+    seq: int
+    prev_digest: str
+    digest: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class ChainVerification:
+    """Outcome of :func:`verify_chain`: ``first_bad`` is the 0-based position of the first bad record."""
+
+    ok: bool
+    count: int
+    head: str
+    first_bad: int | None = None
+    reason: str = ""
+
+
+def verify_chain(records: Iterable[ChainLinkRecord], head: str = GENESIS_DIGEST) -> ChainVerification:
+    """Recompute a chain and pinpoint the first record whose seq, link or digest does not fit."""
+    expected_seq = 1
+    count = 0
+    for pos, rec in enumerate(records):
+        count += 1
+        if rec.seq != expected_seq:
+            return ChainVerification(False, count, head, pos, f"seq {rec.seq} where {expected_seq} was expected")
+        if rec.prev_digest != head:
+            return ChainVerification(False, count, head, pos, "prev_digest does not match the previous record")
+        digest = chain_digest(head, rec.payload)
+        if digest != rec.digest:
+            return ChainVerification(False, count, head, pos, "digest does not match the record's content")
+        head = digest
+        expected_seq += 1
+    return ChainVerification(True, count, head)
