@@ -1,8 +1,59 @@
-"""``worldforge-ros`` command line (placeholder filled by later modules)."""
+"""``worldforge-ros``: the operator and developer command line.
 
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``; modules are
+imported only when their subcommand is parsed, so heavy runtimes (torch, rclpy) load only where needed and the
+ROS-free subcommands (evidence verify/report, fixtures) work on a laptop without ROS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
 import sys
 
+from . import __version__
 
-def main(argv=None) -> int:
-    print("worldforge-ros", file=sys.stderr)
+# name -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def _register(name: str, module: str, help_text: str) -> None:
+    SUBCOMMANDS[name] = (module, help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="worldforge-ros",
+        description="worldforge-ros: plan with learned models on ROS 2, review, approve, and keep the evidence.")
+    parser.add_argument("--version", action="version", version=f"worldforge-ros {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.set_defaults(_module=module)
+        # Only the chosen subcommand's module is imported (see main()).
+        sp.set_defaults(_needs_args=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] in SUBCOMMANDS:
+        module_name, help_text = SUBCOMMANDS[argv[0]]
+        module = importlib.import_module(module_name)
+        sp = argparse.ArgumentParser(prog=f"worldforge-ros {argv[0]}", description=help_text)
+        module.add_arguments(sp)
+        args = sp.parse_args(argv[1:])
+        try:
+            return int(module.run(args) or 0)
+        except KeyboardInterrupt:
+            return 130
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Shared fixtures: the repository root on sys.path, ROS graph participants and node processes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TEST_DIR = Path(__file__).resolve().parent
+ROOT = TEST_DIR.parent
+# Source tree first: worldforge_ros.__init__ extends its path with the install tree for generated types.
+for path in (str(ROOT), str(TEST_DIR)):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+from ros_harness import NodeProcess, RosGraph, node_env  # noqa: E402
+
+
+@pytest.fixture
+def ros_graph():
+    """An in-process participant on a private rclpy Context (torn down after the test)."""
+    if "ROS_DOMAIN_ID" not in os.environ:
+        pytest.fail("ROS_DOMAIN_ID is not set: run the suite through scripts/test (private DDS domain)")
+    graph = RosGraph()
+    try:
+        yield graph
+    finally:
+        graph.close()
+
+
+@pytest.fixture
+def node_processes(tmp_path):
+    """Factory starting node processes; every one is stopped by pid at teardown and must not leak."""
+    started: list[NodeProcess] = []
+
+    def start(argv, name: str, env: dict[str, str] | None = None) -> NodeProcess:
+        proc = NodeProcess(argv, name, tmp_path / "logs", env or node_env()).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    problems = []
+    for proc in started:
+        how = proc.stop()
+        if proc.leaked:
+            problems.append(f"{proc.name} (pid {proc.pid}) left processes behind")
+        if how == "SIGKILL":
+            problems.append(f"{proc.name} (pid {proc.pid}) ignored SIGINT and SIGTERM:\n{proc.output()[-2000:]}")
+    if problems:
+        pytest.fail("node processes did not stop cleanly: " + "; ".join(problems))

@@ -1,0 +1,183 @@
+"""Test harness for real ROS 2 graphs: node processes on the private domain, waits, clean stops.
+
+``NodeProcess`` starts an executable in its own process group and stops it by pid (SIGINT, then SIGTERM, then
+SIGKILL), reporting whether it had to escalate and whether anything of its group survived. ``RosGraph`` is an
+in-process participant: a private rclpy ``Context``, a node and a ``MultiThreadedExecutor`` spinning in a thread.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTALL_PREFIX = ROOT / "install" / "worldforge_ros"
+DISCOVERY_TIMEOUT_S = 20.0
+
+
+def node_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for child processes: the current one, source tree first on PYTHONPATH, unbuffered output."""
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def installed_executable(name: str) -> list[str]:
+    """argv for a node executable installed by colcon in ``lib/worldforge_ros``."""
+    path = INSTALL_PREFIX / "lib" / "worldforge_ros" / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} missing: run scripts/build")
+    return [sys.executable, str(path)]
+
+
+class NodeProcess:
+    """A node executable in its own process group, with its output captured to a log file."""
+
+    def __init__(self, argv: Sequence[str], name: str, log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.argv = list(argv)
+        self.name = name
+        self.log_path = Path(log_dir) / f"{name}.log"
+        self.env = env or node_env()
+        self.proc: subprocess.Popen | None = None
+        self.escalation = ""
+        self.leaked = False
+
+    def start(self) -> "NodeProcess":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=self.env, start_new_session=True)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to the process itself (fault injection)."""
+        if self.alive():
+            os.kill(self.pid, sig)
+            if sig == signal.SIGKILL:
+                self.proc.wait(timeout=10)
+
+    def stop(self, timeout: float = 10.0) -> str:
+        """Stop by pid: SIGINT, then SIGTERM, then SIGKILL. Returns how it ended; sets ``leaked``."""
+        if self.proc is None:
+            return "never-started"
+        pgid = self.proc.pid
+        how = "exited"
+        for sig, wait_s in ((signal.SIGINT, timeout), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            if self.proc.poll() is not None:
+                break
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            how = signal.Signals(sig).name
+            try:
+                self.proc.wait(timeout=wait_s)
+            except subprocess.TimeoutExpired:
+                continue
+        self.escalation = how
+        # Anything left in the group (children the node spawned) is a leak.
+        try:
+            os.killpg(pgid, 0)
+            self.leaked = True
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._log.close()
+        return how
+
+
+class RosGraph:
+    """In-process ROS participant on a private rclpy Context with a background MultiThreadedExecutor."""
+
+    def __init__(self, node_name: str = "test_client") -> None:
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import MultiThreadedExecutor
+
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(node_name, context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        from rclpy.executors import ExternalShutdownException
+
+        try:
+            self.executor.spin()
+        except (ExternalShutdownException, KeyboardInterrupt):
+            pass
+        except Exception:  # context torn down while spinning
+            if self.context.ok():
+                raise
+
+    def add_node(self, node: Any) -> Any:
+        self.executor.add_node(node)
+        return node
+
+    def client(self, srv_type: Any, name: str, timeout: float = DISCOVERY_TIMEOUT_S) -> Any:
+        """A service client that has discovered its server (fails the test after ``timeout``)."""
+        cli = self.node.create_client(srv_type, name)
+        if not cli.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service {name} not available within {timeout} s")
+        return cli
+
+    def action_client(self, action_type: Any, name: str, timeout: float = DISCOVERY_TIMEOUT_S) -> Any:
+        from rclpy.action import ActionClient
+
+        cli = ActionClient(self.node, action_type, name)
+        if not cli.wait_for_server(timeout_sec=timeout):
+            raise TimeoutError(f"action {name} not available within {timeout} s")
+        return cli
+
+    @staticmethod
+    def wait(future: Any, timeout: float = 30.0) -> Any:
+        """Block until an rclpy future completes (the executor thread completes it)."""
+        done = threading.Event()
+        future.add_done_callback(lambda _f: done.set())
+        if not done.wait(timeout):
+            raise TimeoutError(f"no answer within {timeout} s")
+        return future.result()
+
+    def call(self, client: Any, request: Any, timeout: float = 30.0) -> Any:
+        return self.wait(client.call_async(request), timeout)
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=5.0)
+        self.node.destroy_node()
+        self.context.try_shutdown()
+        self._thread.join(timeout=5.0)
+
+
+def wait_until(predicate, timeout: float = DISCOVERY_TIMEOUT_S, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until true or ``timeout``; returns the last result (for state, not synchronisation)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
