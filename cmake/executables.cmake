@@ -1,6 +1,11 @@
 # Executables of worldforge_ros: <name>=<module> pairs. Each becomes a tiny Python launcher calling
 # <module>.main(). Keep in sync with setup.py's console_scripts for the ROS-free CLI.
 set(WORLDFORGE_ROS_NODE_EXECUTABLES
+  "provider_node=worldforge_ros.nodes.provider_node"
+  "planner_node=worldforge_ros.nodes.planner_node"
+  "approval_node=worldforge_ros.nodes.approval_node"
+  "sim_controller=worldforge_ros.nodes.sim_controller"
+  "bringup=worldforge_ros.nodes.bringup"
 )
 set(WORLDFORGE_ROS_BIN_EXECUTABLES
   "worldforge-ros=worldforge_ros.cli"

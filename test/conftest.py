@@ -43,6 +43,9 @@ def node_processes(tmp_path):
     yield start
     problems = []
     for proc in started:
+        code = proc.proc.poll() if proc.proc else None
+        if code not in (None, 0):
+            problems.append(f"{proc.name} (pid {proc.pid}) exited early with code {code}:\n{proc.output()[-3000:]}")
         how = proc.stop()
         if proc.leaked:
             problems.append(f"{proc.name} (pid {proc.pid}) left processes behind")

@@ -1,0 +1,95 @@
+"""sim_controller (the named stand-in for the host controller): integrates, reports, aborts, cancels."""
+
+import numpy as np
+import pytest
+
+from ros_harness import installed_executable, wait_until
+
+pytestmark = pytest.mark.graph
+
+JOINTS = ["a", "b"]
+
+
+def _goal(action_type, positions, dt=0.1, names=JOINTS):
+    from worldforge_ros.nodes.conversions import trajectory_to_msg
+
+    pos = np.asarray(positions, dtype=float)
+    vel = np.gradient(pos, dt, axis=0)
+    vel[-1] = 0.0
+    goal = action_type.Goal()
+    goal.trajectory = trajectory_to_msg(names, pos, vel, dt * np.arange(1, len(pos) + 1))
+    return goal
+
+
+def _start(node_processes, *extra):
+    argv = installed_executable("sim_controller") + [
+        "--ros-args", "-p", "joint_names:=[a, b]", "-p", "initial_positions:=[0.0, 0.0]",
+        "-p", "action_name:=/test_sim/fjt", "-p", "time_scale:=4.0", "-p", "action_type:=worldforge_ros", *extra]
+    return node_processes(argv, "sim_controller")
+
+
+def _goals_received(ros_graph):
+    from std_msgs.msg import UInt32
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    seen = []
+    qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    ros_graph.node.create_subscription(UInt32, "/sim_controller/goals_received", lambda m: seen.append(m.data), qos)
+    return seen
+
+
+def test_follows_trajectory_and_publishes_joint_states(ros_graph, node_processes):
+    from sensor_msgs.msg import JointState
+    from worldforge_ros.action import FollowJointTrajectory
+
+    _start(node_processes)
+    states = []
+    ros_graph.node.create_subscription(JointState, "/joint_states", states.append, 10)
+    counts = _goals_received(ros_graph)
+    client = ros_graph.action_client(FollowJointTrajectory, "/test_sim/fjt")
+    feedback = []
+    goal = _goal(FollowJointTrajectory, [[0.1, -0.1], [0.2, -0.2], [0.3, -0.3]])
+    handle = ros_graph.wait(client.send_goal_async(goal, feedback_callback=feedback.append))
+    assert handle.accepted
+    result = ros_graph.wait(handle.get_result_async()).result
+    assert result.error_code == FollowJointTrajectory.Result.SUCCESSFUL
+    assert feedback and list(feedback[-1].feedback.joint_names) == JOINTS
+    assert wait_until(lambda: states and np.allclose(states[-1].position, [0.3, -0.3], atol=0.02))
+    assert wait_until(lambda: counts and counts[-1] == 1)
+
+
+def test_rejects_goal_with_wrong_joints(ros_graph, node_processes):
+    from worldforge_ros.action import FollowJointTrajectory
+
+    _start(node_processes)
+    client = ros_graph.action_client(FollowJointTrajectory, "/test_sim/fjt")
+    handle = ros_graph.wait(client.send_goal_async(_goal(FollowJointTrajectory, [[0.1, 0.1]], names=["a", "z"])))
+    assert not handle.accepted
+
+
+def test_fault_injection_aborts_with_path_tolerance(ros_graph, node_processes):
+    from worldforge_ros.action import FollowJointTrajectory
+
+    _start(node_processes, "-p", "fault_abort_at_fraction:=0.3", "-p", "path_tolerance:=0.05")
+    client = ros_graph.action_client(FollowJointTrajectory, "/test_sim/fjt")
+    goal = _goal(FollowJointTrajectory, np.linspace([0.1, 0.1], [1.0, 1.0], 10))
+    handle = ros_graph.wait(client.send_goal_async(goal))
+    result = ros_graph.wait(handle.get_result_async()).result
+    assert result.error_code == FollowJointTrajectory.Result.PATH_TOLERANCE_VIOLATED
+    assert "path tolerance" in result.error_string
+
+
+def test_cancel_stops_motion(ros_graph, node_processes):
+    from action_msgs.msg import GoalStatus
+    from worldforge_ros.action import FollowJointTrajectory
+
+    _start(node_processes)
+    client = ros_graph.action_client(FollowJointTrajectory, "/test_sim/fjt")
+    feedback = []
+    goal = _goal(FollowJointTrajectory, np.linspace([0.05, 0.05], [2.0, 2.0], 80))
+    handle = ros_graph.wait(client.send_goal_async(goal, feedback_callback=feedback.append))
+    assert wait_until(lambda: len(feedback) >= 3)
+    ros_graph.wait(handle.cancel_goal_async())
+    res = ros_graph.wait(handle.get_result_async())
+    assert res.status == GoalStatus.STATUS_CANCELED
+    assert feedback[-1].feedback.actual.positions[0] < 2.0

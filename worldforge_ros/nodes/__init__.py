@@ -1,0 +1,1 @@
+"""Thin rclpy shells over ``worldforge_ros.core``: they parse parameters, convert messages, call core, publish."""

@@ -1,0 +1,198 @@
+"""Conversions between ROS messages and the ROS-free core types, with the checks every receiver owes.
+
+Bad input becomes a typed :class:`~worldforge_ros.core.errors.RequestError` (wrong shapes, NaN, oversize
+payloads, unsupported encodings), never an exception escaping a callback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterable
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from sensor_msgs.msg import Image, JointState
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from worldforge_ros.core.errors import ErrorCode, RequestError
+from worldforge_ros.core.events import ProviderEvent
+from worldforge_ros.core.observation import ImageData, ObservationData
+from worldforge_ros.msg import Observation, ProviderEvent as ProviderEventMsg, Tensor
+
+DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8"), "uint8": np.dtype("u1"), "int64": np.dtype("<i8")}
+IMAGE_CHANNELS = {"rgb8": 3, "bgr8": 3, "mono8": 1, "rgba8": 4, "bgra8": 4}
+DEFAULT_MAX_TENSOR_BYTES = 64 * 1024 * 1024
+
+
+# ---- time ---------------------------------------------------------------------------------------------------
+def time_to_ns(stamp: Time) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def ns_to_time(ns: int) -> Time:
+    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+
+
+def seconds_to_duration(seconds: float) -> Duration:
+    ns = int(round(seconds * 1e9))
+    return Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def duration_to_seconds(d: Duration) -> float:
+    return d.sec + d.nanosec * 1e-9
+
+
+# ---- tensors ------------------------------------------------------------------------------------------------
+def tensor_to_numpy(msg: Tensor, max_bytes: int = DEFAULT_MAX_TENSOR_BYTES) -> np.ndarray:
+    """Decode a Tensor after checking dtype, size cap and ``prod(shape) * itemsize == len(data)``."""
+    if msg.dtype not in DTYPES:
+        raise RequestError(f"tensor {msg.name!r}: dtype {msg.dtype!r} not one of {sorted(DTYPES)}",
+                           ErrorCode.INVALID_ARGUMENT)
+    nbytes = len(msg.data)
+    if nbytes > max_bytes:
+        raise RequestError(f"tensor {msg.name!r}: {nbytes} bytes exceeds the {max_bytes}-byte cap",
+                           ErrorCode.PAYLOAD_TOO_LARGE)
+    dtype = DTYPES[msg.dtype]
+    shape = tuple(int(s) for s in msg.shape)
+    expected = math.prod(shape) * dtype.itemsize
+    if expected != nbytes:
+        raise RequestError(f"tensor {msg.name!r}: shape {list(shape)} of {msg.dtype} needs {expected} bytes, "
+                           f"got {nbytes}", ErrorCode.SHAPE_MISMATCH)
+    return np.frombuffer(bytes(msg.data), dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def numpy_to_tensor(name: str, array: np.ndarray) -> Tensor:
+    arr = np.asarray(array)
+    for key, dtype in DTYPES.items():
+        if arr.dtype.kind == dtype.kind and arr.dtype.itemsize == dtype.itemsize:
+            break
+    else:
+        arr = arr.astype(np.float64) if arr.dtype.kind == "f" else arr.astype(np.int64)
+        key = "float64" if arr.dtype.kind == "f" else "int64"
+    data = np.ascontiguousarray(arr, dtype=DTYPES[key]).tobytes()
+    return Tensor(name=name, dtype=key, shape=[int(s) for s in arr.shape], data=data)
+
+
+# ---- images and observations --------------------------------------------------------------------------------
+def image_to_array(msg: Image, max_bytes: int = DEFAULT_MAX_TENSOR_BYTES) -> ImageData:
+    channels = IMAGE_CHANNELS.get(msg.encoding)
+    camera = msg.header.frame_id or "camera"
+    if channels is None:
+        raise RequestError(f"image {camera!r}: encoding {msg.encoding!r} not one of {sorted(IMAGE_CHANNELS)}",
+                           ErrorCode.OBSERVATION_INVALID)
+    if len(msg.data) > max_bytes:
+        raise RequestError(f"image {camera!r}: {len(msg.data)} bytes exceeds the {max_bytes}-byte cap",
+                           ErrorCode.PAYLOAD_TOO_LARGE)
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    if h == 0 or w == 0 or step < w * channels or len(msg.data) != step * h:
+        raise RequestError(f"image {camera!r}: {h}x{w} {msg.encoding} with step {step} does not fit "
+                           f"{len(msg.data)} bytes", ErrorCode.SHAPE_MISMATCH)
+    rows = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(h, step)[:, : w * channels]
+    return ImageData(camera=camera, encoding=msg.encoding, pixels=rows.reshape(h, w, channels).copy())
+
+
+def array_to_image(img: ImageData, stamp_ns: int = 0) -> Image:
+    pixels = np.ascontiguousarray(img.pixels, dtype=np.uint8)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    msg = Image(height=pixels.shape[0], width=pixels.shape[1], encoding=img.encoding,
+                step=pixels.shape[1] * pixels.shape[2], data=pixels.tobytes())
+    msg.header.frame_id = img.camera
+    msg.header.stamp = ns_to_time(stamp_ns)
+    return msg
+
+
+def joint_state_arrays(js: JointState) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """Names, positions and velocities of a JointState, checked for consistency and finiteness."""
+    names = tuple(js.name)
+    pos = np.asarray(js.position, dtype=np.float64)
+    vel = np.asarray(js.velocity, dtype=np.float64)
+    if len(set(names)) != len(names):
+        raise RequestError(f"joint_state has duplicate joint names {list(names)}", ErrorCode.JOINT_NAMES_MISMATCH)
+    if pos.shape != (len(names),):
+        raise RequestError(f"joint_state: {len(names)} names but {pos.size} positions", ErrorCode.SHAPE_MISMATCH)
+    if vel.size and vel.shape != (len(names),):
+        raise RequestError(f"joint_state: {len(names)} names but {vel.size} velocities", ErrorCode.SHAPE_MISMATCH)
+    if not np.all(np.isfinite(pos)) or not np.all(np.isfinite(vel)):
+        raise RequestError("joint_state holds NaN or infinite values", ErrorCode.NON_FINITE_VALUE)
+    return names, pos, vel
+
+
+def observation_from_msg(msg: Observation, max_bytes: int = DEFAULT_MAX_TENSOR_BYTES) -> ObservationData:
+    names, pos, vel = joint_state_arrays(msg.joint_state)
+    images = tuple(image_to_array(im, max_bytes) for im in msg.images)
+    cameras = [im.camera for im in images]
+    if len(set(cameras)) != len(cameras):
+        raise RequestError(f"duplicate camera names {cameras}", ErrorCode.OBSERVATION_INVALID)
+    extras = {}
+    for t in msg.extras:
+        if t.name in extras:
+            raise RequestError(f"duplicate extra tensor {t.name!r}", ErrorCode.OBSERVATION_INVALID)
+        arr = tensor_to_numpy(t, max_bytes)
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise RequestError(f"extra tensor {t.name!r} holds NaN or infinite values", ErrorCode.NON_FINITE_VALUE)
+        extras[t.name] = arr
+    return ObservationData(stamp_ns=time_to_ns(msg.stamp), task=msg.task, embodiment_tag=msg.embodiment_tag,
+                           joint_names=names, joint_positions=pos, joint_velocities=vel, images=images, extras=extras)
+
+
+def observation_to_msg(obs: ObservationData) -> Observation:
+    msg = Observation(task=obs.task, embodiment_tag=obs.embodiment_tag, stamp=ns_to_time(obs.stamp_ns))
+    msg.joint_state.header.stamp = msg.stamp
+    msg.joint_state.name = list(obs.joint_names)
+    msg.joint_state.position = [float(v) for v in obs.joint_positions]
+    msg.joint_state.velocity = [float(v) for v in obs.joint_velocities]
+    msg.images = [array_to_image(im, obs.stamp_ns) for im in obs.images]
+    msg.extras = [numpy_to_tensor(name, arr) for name, arr in obs.extras.items()]
+    return msg
+
+
+# ---- trajectories -------------------------------------------------------------------------------------------
+def trajectory_to_msg(joint_names: Iterable[str], positions: np.ndarray, velocities: np.ndarray,
+                      times_s: np.ndarray) -> JointTrajectory:
+    """A timed JointTrajectory (positions/velocities ``(T, J)``, ``times_s`` ``(T,)`` time_from_start)."""
+    msg = JointTrajectory()
+    msg.joint_names = list(joint_names)
+    for k in range(len(times_s)):
+        pt = JointTrajectoryPoint()
+        pt.positions = [float(v) for v in positions[k]]
+        pt.velocities = [float(v) for v in velocities[k]]
+        pt.time_from_start = seconds_to_duration(float(times_s[k]))
+        msg.points.append(pt)
+    return msg
+
+
+def trajectory_arrays(msg: JointTrajectory) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
+    """(joint_names, positions (T,J), velocities (T,J) — zeros when absent, times_s (T,))."""
+    names = tuple(msg.joint_names)
+    t = len(msg.points)
+    pos = np.array([list(p.positions) for p in msg.points], dtype=np.float64).reshape(t, len(names))
+    vel = np.array([list(p.velocities) if len(p.velocities) else [0.0] * len(names) for p in msg.points],
+                   dtype=np.float64).reshape(t, len(names))
+    times = np.array([duration_to_seconds(p.time_from_start) for p in msg.points], dtype=np.float64)
+    return names, pos, vel, times
+
+
+# ---- events -------------------------------------------------------------------------------------------------
+def event_to_msg(ev: ProviderEvent) -> ProviderEventMsg:
+    return ProviderEventMsg(
+        provider=ev.provider, operation=ev.operation, phase=ev.phase, attempt=ev.attempt,
+        max_attempts=ev.max_attempts, method=ev.method, target=ev.target, status_code=ev.status_code,
+        duration_ms=float(ev.duration_ms), message=ev.message,
+        metadata_json=json.dumps(ev.metadata, sort_keys=True, separators=(",", ":")),
+        run_id=ev.run_id, request_id=ev.request_id, trace_id=ev.trace_id, span_id=ev.span_id,
+        artifact_id=ev.artifact_id, input_digest=ev.input_digest, stamp=ns_to_time(ev.stamp_ns),
+        seq=ev.seq, prev_digest=ev.prev_digest, digest=ev.digest)
+
+
+def event_from_msg(msg: Any) -> ProviderEvent:
+    """Rebuild a core event from an rclpy (or rosbags-deserialized) ProviderEvent message."""
+    return ProviderEvent(
+        provider=msg.provider, operation=msg.operation, phase=msg.phase, attempt=int(msg.attempt),
+        max_attempts=int(msg.max_attempts), method=msg.method, target=msg.target, status_code=int(msg.status_code),
+        duration_ms=float(msg.duration_ms), message=msg.message,
+        metadata=json.loads(msg.metadata_json) if msg.metadata_json else {},
+        run_id=msg.run_id, request_id=msg.request_id, trace_id=msg.trace_id, span_id=msg.span_id,
+        artifact_id=msg.artifact_id, input_digest=msg.input_digest, stamp_ns=time_to_ns(msg.stamp),
+        seq=int(msg.seq), prev_digest=msg.prev_digest, digest=msg.digest)

@@ -1,0 +1,213 @@
+"""sim_controller: a JTC-like FollowJointTrajectory server for the demo and tests. NEVER for hardware.
+
+It is the named stand-in for the host-owned controller: it integrates the trajectory in time (cubic Hermite
+between points), publishes ``/joint_states``, reports desired/actual/error feedback, enforces path and goal
+tolerances (aborting with the control_msgs error codes), honours cancel, and counts every goal it receives on
+the latched ``~/goals_received`` topic so tests can prove that nothing reached it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import rclpy
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_msgs.msg import UInt32
+from trajectory_msgs.msg import JointTrajectoryPoint
+
+from worldforge_ros.core.errors import WorldForgeRosError
+from worldforge_ros.core.interpolation import sample
+from worldforge_ros.core.parameters import ParamSpec
+from worldforge_ros.nodes.control_types import follow_joint_trajectory_type
+from worldforge_ros.nodes.conversions import duration_to_seconds, trajectory_arrays
+from worldforge_ros.nodes.params import declare_and_validate
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+PARAMS = (
+    ParamSpec("joint_names", ["panda_joint1", "panda_joint2", "panda_joint3", "panda_joint4", "panda_joint5",
+                              "panda_joint6", "panda_joint7"], "Joints this simulated controller owns.",
+              read_only=True, non_empty=True),
+    ParamSpec("initial_positions", [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785],
+              "Start positions (rad or m), one per joint.", read_only=True),
+    ParamSpec("action_name", "/sim_controller/follow_joint_trajectory", "FollowJointTrajectory action name.",
+              read_only=True, non_empty=True),
+    ParamSpec("action_type", "auto", "auto (control_msgs when importable), control_msgs or worldforge_ros.",
+              read_only=True, choices=("auto", "control_msgs", "worldforge_ros")),
+    ParamSpec("rate_hz", 50.0, "Integration, feedback and /joint_states rate.", min_value=1.0, max_value=1000.0),
+    ParamSpec("time_scale", 1.0, "Simulated seconds per wall-clock second (tests run faster than real time).",
+              min_value=0.01, max_value=1000.0),
+    ParamSpec("tracking_gain", 1.0, "Fraction of the desired-actual gap closed per tick (1 = perfect tracking).",
+              min_value=0.01, max_value=1.0),
+    ParamSpec("path_tolerance", 0.5, "Default max |desired - actual| per joint during motion (rad or m).",
+              min_value=0.0),
+    ParamSpec("goal_tolerance", 0.02, "Default max |goal - actual| per joint at the end (rad or m).", min_value=0.0),
+    ParamSpec("goal_time_tolerance", 0.5, "Default time allowed after the end to reach the goal tolerance (s).",
+              min_value=0.0),
+    ParamSpec("fault_abort_at_fraction", -1.0,
+              "FAULT INJECTION for tests: stall the joints at this fraction of the trajectory so the path "
+              "tolerance trips (-1 = off).", min_value=-1.0, max_value=1.0),
+)
+
+
+class SimController(Node):
+    def __init__(self, node_name: str = "sim_controller", **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self.p = declare_and_validate(self, PARAMS)
+        self.joint_names = list(self.p["joint_names"])
+        init = list(self.p["initial_positions"]) or [0.0] * len(self.joint_names)
+        if len(init) != len(self.joint_names):
+            raise ValueError("initial_positions must have one value per joint")
+        self.positions = np.asarray(init, dtype=np.float64)
+        self.velocities = np.zeros_like(self.positions)
+        self._lock = threading.Lock()
+        self._busy = threading.Lock()
+        self.goals_received = 0
+        self.action_type, self.action_type_name = follow_joint_trajectory_type(self.p["action_type"])
+        group = ReentrantCallbackGroup()
+        self._js_pub = self.create_publisher(JointState, "/joint_states", 10)
+        self._count_pub = self.create_publisher(UInt32, "~/goals_received", LATCHED)
+        self._count_pub.publish(UInt32(data=0))
+        self.create_timer(1.0 / self.p["rate_hz"], self._publish_state, callback_group=group)
+        self._server = ActionServer(self, self.action_type, self.p["action_name"], self._execute,
+                                    goal_callback=self._on_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT,
+                                    callback_group=group)
+        self.get_logger().warning(f"sim_controller ({self.action_type_name}) on {self.p['action_name']}: "
+                                  "a simulated controller for demos and tests, never for hardware")
+
+    # ---- state ----------------------------------------------------------------------------------------------
+    def _publish_state(self) -> None:
+        with self._lock:
+            msg = JointState(name=self.joint_names, position=self.positions.tolist(), velocity=self.velocities.tolist())
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._js_pub.publish(msg)
+
+    # ---- goals ----------------------------------------------------------------------------------------------
+    def _on_goal(self, goal: Any) -> GoalResponse:
+        self.goals_received += 1
+        self._count_pub.publish(UInt32(data=self.goals_received))
+        reason = self._invalid_reason(goal)
+        if reason:
+            self.get_logger().error(f"goal rejected: {reason}")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _invalid_reason(self, goal: Any) -> str:
+        traj = goal.trajectory
+        if sorted(traj.joint_names) != sorted(self.joint_names):
+            return f"joint names {list(traj.joint_names)} do not match {self.joint_names}"
+        if not traj.points:
+            return "trajectory has no points"
+        try:
+            _, pos, _, times = trajectory_arrays(traj)
+        except ValueError as exc:
+            return f"malformed points: {exc}"
+        if not np.all(np.isfinite(pos)) or not np.all(np.diff(np.concatenate([[0.0], times])) > 0):
+            return "positions must be finite and time_from_start strictly increasing from > 0"
+        return ""
+
+    def _tolerances(self, goal: Any, names: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
+        path = np.full(len(names), self.p["path_tolerance"])
+        final = np.full(len(names), self.p["goal_tolerance"])
+        for tol_list, arr in ((goal.path_tolerance, path), (goal.goal_tolerance, final)):
+            for tol in tol_list:
+                if tol.name in names and tol.position != 0.0:
+                    arr[names.index(tol.name)] = np.inf if tol.position < 0 else tol.position
+        gtt = duration_to_seconds(goal.goal_time_tolerance) or self.p["goal_time_tolerance"]
+        return path, final, gtt
+
+    def _execute(self, goal_handle: Any) -> Any:
+        with self._busy:  # one trajectory at a time, like a JTC
+            return self._run(goal_handle)
+
+    def _run(self, goal_handle: Any) -> Any:
+        goal = goal_handle.request
+        result = self.action_type.Result()
+        names, pos, vel, times = trajectory_arrays(goal.trajectory)
+        order = [self.joint_names.index(n) for n in names]
+        path_tol, goal_tol, gtt = self._tolerances(goal, list(names))
+        with self._lock:
+            start = self.positions[order].copy()
+        period = 1.0 / self.p["rate_hz"]
+        t0 = time.monotonic()
+        end = times[-1]
+        stall_at = self.p["fault_abort_at_fraction"] * end if self.p["fault_abort_at_fraction"] >= 0 else None
+        while True:
+            time.sleep(period)
+            t = (time.monotonic() - t0) * self.p["time_scale"]
+            desired_p, desired_v = sample(start, pos, vel, times, t)
+            with self._lock:
+                actual = self.positions[order]
+                if stall_at is None or t < stall_at:
+                    actual = actual + self.p["tracking_gain"] * (desired_p - actual)
+                self.positions[order] = actual
+                self.velocities[order] = desired_v if stall_at is None or t < stall_at else 0.0
+            error = desired_p - actual
+            fb = self.action_type.Feedback()
+            fb.header.stamp = self.get_clock().now().to_msg()
+            fb.joint_names = list(names)
+            fb.desired = JointTrajectoryPoint(positions=desired_p.tolist(), velocities=desired_v.tolist())
+            fb.actual = JointTrajectoryPoint(positions=actual.tolist())
+            fb.error = JointTrajectoryPoint(positions=error.tolist())
+            goal_handle.publish_feedback(fb)
+            if goal_handle.is_cancel_requested:
+                with self._lock:
+                    self.velocities[order] = 0.0
+                goal_handle.canceled()
+                result.error_code, result.error_string = result.SUCCESSFUL, "canceled by client"
+                return result
+            if t <= end and np.any(np.abs(error) > path_tol):
+                with self._lock:
+                    self.velocities[order] = 0.0
+                joint = names[int(np.argmax(np.abs(error) - path_tol))]
+                result.error_code = result.PATH_TOLERANCE_VIOLATED
+                result.error_string = f"path tolerance violated on {joint} at t={t:.3f}s"
+                goal_handle.abort()
+                return result
+            if t > end:
+                if np.all(np.abs(pos[-1] - actual) <= goal_tol):
+                    with self._lock:
+                        self.velocities[order] = 0.0
+                    result.error_code, result.error_string = result.SUCCESSFUL, ""
+                    goal_handle.succeed()
+                    return result
+                if t > end + gtt:
+                    with self._lock:
+                        self.velocities[order] = 0.0
+                    result.error_code = result.GOAL_TOLERANCE_VIOLATED
+                    result.error_string = f"goal tolerance not reached within {gtt:.3f}s"
+                    goal_handle.abort()
+                    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    try:
+        node = SimController()
+    except (WorldForgeRosError, ValueError) as err:
+        print(f"sim_controller: {err}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = MultiThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
