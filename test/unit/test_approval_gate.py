@@ -1,16 +1,25 @@
 """The approval gate's rules, without a graph: binding, single use, expiry, drift, numeric re-checks."""
 
+import dataclasses
 import threading
 
 import numpy as np
 import pytest
 
-from worldforge_ros.core.approval import ApprovablePlan, ApprovalGate, CHECKLIST, JointLimits
+from worldforge_ros.core.approval import ApprovablePlan, ApprovalGate, CHECKLIST
+from worldforge_ros.core.translator_registry import TranslatorRegistry
 from worldforge_ros.core.digests import sha256_digest
 from worldforge_ros.core.errors import ApprovalError, ErrorCode, RequestError
 
 S = 1_000_000_000
 ALL_CHECKED = {item: True for item in CHECKLIST}
+
+
+def _registry(position_max_b=1.0):
+    return TranslatorRegistry.from_config({"two": {
+        "type": "joint_space", "joint_names": ["a", "b"], "action_dim": 2, "horizon": 3, "dt": 0.1,
+        "limits": {"position_min": [-1.0, -1.0], "position_max": [1.0, position_max_b], "velocity_max": [5.0, 5.0]},
+        "margin": 0.0}})
 
 
 def _plan(final_velocity=0.0, positions=None, times=None):
@@ -26,7 +35,7 @@ def _plan(final_velocity=0.0, positions=None, times=None):
 
 
 def _gate(**kw):
-    gate = ApprovalGate(default_ttl_s=60.0, start_tolerance=0.01, **kw)
+    gate = ApprovalGate(translators=_registry(), default_ttl_s=60.0, start_tolerance=0.01, **kw)
     plan, plan_json = _plan()
     gate.register_plan(plan, plan_json)
     return gate, plan
@@ -105,20 +114,22 @@ def test_ttl_is_capped_by_gate_default():
     assert approval.expires_at_ns == 60 * S
 
 
-@pytest.mark.parametrize("mutation", ["final_velocity", "time_order", "limit", "nan"])
+@pytest.mark.parametrize("mutation", ["final_velocity", "time_order", "limit", "nan", "unknown_embodiment"])
 def test_numeric_recheck_of_trajectory(mutation):
     kw = {}
-    limits = {}
+    registry = _registry()
     if mutation == "final_velocity":
         kw["final_velocity"] = 0.5
     elif mutation == "time_order":
         kw["times"] = [0.1, 0.3, 0.2]
     elif mutation == "limit":
-        limits = {"b": JointLimits(-1.0, 0.35, 10.0)}
+        registry = _registry(position_max_b=0.35)
     elif mutation == "nan":
         kw["positions"] = [[0.1, 0.2], [np.nan, 0.3], [0.3, 0.4]]
-    gate = ApprovalGate(limits=limits)
+    gate = ApprovalGate(translators=registry)
     plan, plan_json = _plan(**kw)
+    if mutation == "unknown_embodiment":
+        plan = dataclasses.replace(plan, embodiment="nope")
     gate.register_plan(plan, plan_json)
     approval = gate.approve(plan.plan_digest, "alice", ALL_CHECKED, now_ns=0)
     with pytest.raises(ApprovalError) as err:

@@ -11,24 +11,17 @@ from __future__ import annotations
 
 import secrets
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .digests import sha256_digest
-from .errors import ApprovalError, ErrorCode, RequestError
+from .errors import ApprovalError, ErrorCode, RequestError, WorldForgeRosError
+from .feasibility import feasibility_violations
+from .trajectory import TrajectoryData
 
 CHECKLIST = ("workspace_clear", "emergency_stop_available", "operator_present", "controller_isolated")
-
-
-@dataclass(frozen=True)
-class JointLimits:
-    """Per-joint limits for the execute-time re-check (rad or m; rad/s or m/s)."""
-
-    position_min: float = -np.inf
-    position_max: float = np.inf
-    velocity_max: float = np.inf
 
 
 @dataclass(frozen=True)
@@ -74,10 +67,9 @@ class ExecutionTicket:
 class ApprovalGate:
     """Plans, approvals and their single use. Thread-safe."""
 
+    translators: Any = None  # TranslatorRegistry: limits and margin per embodiment
     default_ttl_s: float = 120.0
     start_tolerance: float = 0.01
-    limit_margin: float = 0.0
-    limits: dict[str, JointLimits] = field(default_factory=dict)
     max_plans: int = 1000
 
     def __post_init__(self) -> None:
@@ -162,27 +154,27 @@ class ApprovalGate:
         return worst
 
     def check_trajectory(self, plan: ApprovablePlan) -> None:
-        """Numeric re-check of the trajectory that will be sent (never trust the stored flags alone)."""
-        pos, vel, times = plan.positions, plan.velocities, plan.times_s
-        if pos.ndim != 2 or pos.shape[0] == 0 or pos.shape != vel.shape or times.shape != (pos.shape[0],) \
-                or pos.shape[1] != len(plan.joint_names):
-            raise ApprovalError("trajectory arrays are malformed", ErrorCode.TRAJECTORY_INVALID)
-        if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(vel)) and np.all(np.isfinite(times))):
-            raise ApprovalError("trajectory holds non-finite values", ErrorCode.TRAJECTORY_INVALID)
-        if times[0] <= 0 or np.any(np.diff(times) <= 0):
-            raise ApprovalError("time_from_start is not strictly increasing from > 0", ErrorCode.TRAJECTORY_INVALID)
-        if np.any(np.abs(vel[-1]) > 1e-9):
-            raise ApprovalError("final velocity is not zero", ErrorCode.TRAJECTORY_INVALID)
-        m = self.limit_margin
-        for j, name in enumerate(plan.joint_names):
-            lim = self.limits.get(name)
-            if lim is None:
-                continue
-            if np.any(pos[:, j] < lim.position_min + m) or np.any(pos[:, j] > lim.position_max - m):
-                raise ApprovalError(f"joint {name} leaves its position limits (margin {m})",
-                                    ErrorCode.TRAJECTORY_INVALID)
-            if np.any(np.abs(vel[:, j]) > lim.velocity_max):
-                raise ApprovalError(f"joint {name} exceeds its velocity limit", ErrorCode.TRAJECTORY_INVALID)
+        """Numeric re-check of the trajectory that will be sent, against the embodiment's limits and margin.
+
+        Fails closed: a plan whose embodiment has no known limits is refused.
+        """
+        try:
+            traj = TrajectoryData(plan.joint_names, plan.positions, plan.velocities, plan.times_s).validate()
+        except WorldForgeRosError as exc:
+            raise ApprovalError(f"trajectory invalid: {exc.message}", ErrorCode.TRAJECTORY_INVALID) from None
+        translator = None
+        if self.translators is not None:
+            try:
+                translator = self.translators.get(plan.embodiment)
+            except WorldForgeRosError:
+                translator = None
+        limits = getattr(translator, "limits", None)
+        if limits is None:
+            raise ApprovalError(f"no joint limits known for embodiment {plan.embodiment!r}: refusing",
+                                ErrorCode.TRAJECTORY_INVALID)
+        violations = feasibility_violations(traj, limits, translator.margin)
+        if violations:
+            raise ApprovalError(f"trajectory violates limits: {', '.join(violations)}", ErrorCode.TRAJECTORY_INVALID)
 
     def approval(self, approval_id: str) -> Approval | None:
         with self._lock:
