@@ -1,0 +1,1 @@
+"""Provider adapters: one module per provider (heavy runtimes imported lazily inside each)."""

@@ -1,0 +1,235 @@
+"""Msgpack codec for the Isaac-GR00T policy-server wire protocol, one flavour per generation.
+
+Written from the protocol facts (``facts/runtimes.md`` §4), not from upstream code:
+
+- ``n1.5`` and ``n1.6`` encode an ndarray as ``{"__ndarray_class__": True, "as_npy": <np.save bytes>}``
+  (saved with ``allow_pickle=False``);
+- ``n1.7`` uses the msgpack-numpy envelope
+  ``{b"nd": True, b"type": "<f4", b"kind": b"", b"shape": [...], b"data": <raw C-order bytes>}``;
+- every decoder accepts both ndarray forms; object (pickled) dtypes are always refused;
+- a ModalityConfig travels as ``{"__ModalityConfig_class__": True, "as_json": <JSON string (n1.5) or dict
+  (n1.6)>}`` or ``{"__ModalityConfig__": True, "as_json": {dict}}`` (n1.7); decoders accept every marker.
+
+Requests use the envelope ``{"endpoint": str, "data": payload, "api_token": str}`` (``data`` only when the
+endpoint takes input, ``api_token`` only when set). Replies and arrays are capped in size (default 64 MiB).
+msgpack and numpy are imported lazily so a missing dependency surfaces as a typed error, not an ImportError.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import ErrorCode, ProviderError, RequestError
+
+GENERATIONS: tuple[str, ...] = ("n1.5", "n1.6", "n1.7")
+"""Wire generations this codec speaks. N1 (torch pickle) is deliberately not supported: it executes code."""
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+"""Default cap for a whole reply and for any single array in it (64 MiB)."""
+
+NPY_MARKER = "__ndarray_class__"
+MODALITY_MARKER = "__ModalityConfig_class__"
+MODALITY_MARKER_N17 = "__ModalityConfig__"
+MSGPACK_NUMPY_KEYS = (b"nd", b"type", b"kind", b"shape", b"data")
+
+
+@dataclass(frozen=True)
+class ModalityConfig:
+    """A decoded GR00T ModalityConfig: ``delta_indices`` and ``modality_keys`` plus the raw fields."""
+
+    delta_indices: tuple[int, ...] = ()
+    modality_keys: tuple[str, ...] = ()
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> "ModalityConfig":
+        delta = fields.get("delta_indices") or ()
+        keys = fields.get("modality_keys") or ()
+        return cls(tuple(int(d) for d in delta), tuple(str(k) for k in keys), dict(fields))
+
+    def to_fields(self) -> dict[str, Any]:
+        out = dict(self.fields)
+        out["delta_indices"] = list(self.delta_indices)
+        out["modality_keys"] = list(self.modality_keys)
+        return out
+
+
+def check_generation(generation: str) -> str:
+    """Return ``generation`` if known, else raise a typed RequestError naming the choices."""
+    if generation not in GENERATIONS:
+        raise RequestError(f"unknown GR00T wire generation {generation!r}; choose one of {list(GENERATIONS)} "
+                           "(it cannot be auto-detected reliably)", ErrorCode.INVALID_ARGUMENT)
+    return generation
+
+
+def _import_msgpack():
+    try:
+        import msgpack  # noqa: PLC0415 (lazy: optional runtime)
+    except ImportError as exc:  # pragma: no cover - exercised through health with a hidden module
+        raise ProviderError("msgpack is not installed (needed by the GR00T client)",
+                            ErrorCode.PROVIDER_DEPENDENCY_MISSING) from exc
+    return msgpack
+
+
+def _refuse_object_dtype(dtype: np.dtype) -> None:
+    if dtype.hasobject:
+        raise ProviderError(f"refusing an object-dtype array ({dtype.str}): it would need pickle",
+                            ErrorCode.PROVIDER_CONTRACT_VIOLATION)
+
+
+class Gr00tCodec:
+    """Encode/decode GR00T messages for one ``generation`` with response and per-array size caps."""
+
+    def __init__(self, generation: str, max_message_bytes: int = DEFAULT_MAX_BYTES,
+                 max_array_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.generation = check_generation(generation)
+        if max_message_bytes <= 0 or max_array_bytes <= 0:
+            raise RequestError("size caps must be positive", ErrorCode.INVALID_ARGUMENT)
+        self.max_message_bytes = int(max_message_bytes)
+        self.max_array_bytes = int(max_array_bytes)
+
+    # ----------------------------------------------------------------- encoding
+    def encode_array(self, array: np.ndarray) -> dict:
+        """The generation's ndarray form (see module docstring)."""
+        _refuse_object_dtype(array.dtype)
+        if array.dtype.fields is not None:
+            raise RequestError(f"structured dtype {array.dtype} is not supported on the wire",
+                               ErrorCode.INVALID_ARGUMENT)
+        if array.nbytes > self.max_array_bytes:
+            raise RequestError(f"array of {array.nbytes} bytes exceeds max_array_bytes={self.max_array_bytes}",
+                               ErrorCode.PAYLOAD_TOO_LARGE)
+        if self.generation == "n1.7":
+            contiguous = np.ascontiguousarray(array)
+            return {b"nd": True, b"type": contiguous.dtype.str, b"kind": b"",
+                    b"shape": list(contiguous.shape), b"data": contiguous.tobytes()}
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        return {NPY_MARKER: True, "as_npy": buffer.getvalue()}
+
+    def encode_modality_config(self, config: ModalityConfig) -> dict:
+        """The generation's ModalityConfig marker (used by the test peer and for round trips)."""
+        fields = config.to_fields()
+        if self.generation == "n1.5":
+            return {MODALITY_MARKER: True, "as_json": json.dumps(fields, sort_keys=True)}
+        if self.generation == "n1.6":
+            return {MODALITY_MARKER: True, "as_json": fields}
+        return {MODALITY_MARKER_N17: True, "as_json": fields}
+
+    def _default(self, obj: Any) -> Any:
+        if isinstance(obj, np.ndarray):
+            return self.encode_array(obj)
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, ModalityConfig):
+            return self.encode_modality_config(obj)
+        if isinstance(obj, tuple):
+            return list(obj)
+        raise RequestError(f"cannot encode {type(obj).__name__} for the GR00T wire", ErrorCode.INVALID_ARGUMENT)
+
+    def pack(self, obj: Any) -> bytes:
+        """msgpack bytes of ``obj`` with ndarrays/ModalityConfigs in this generation's form."""
+        msgpack = _import_msgpack()
+        return msgpack.packb(obj, default=self._default, use_bin_type=True)
+
+    def encode_request(self, endpoint: str, data: Any = None, *, api_token: str = "",
+                       with_data: bool = True) -> bytes:
+        """The request envelope. ``data`` is sent when ``with_data``; the token only when non-empty."""
+        request: dict[str, Any] = {"endpoint": endpoint}
+        if with_data:
+            request["data"] = data
+        if api_token:
+            request["api_token"] = api_token
+        return self.pack(request)
+
+    # ----------------------------------------------------------------- decoding
+    def _decode_npy(self, obj: dict) -> np.ndarray:
+        payload = obj.get("as_npy")
+        if not isinstance(payload, (bytes, bytearray)):
+            raise ProviderError("ndarray marker without np.save bytes", ErrorCode.PROVIDER_CONTRACT_VIOLATION)
+        if len(payload) > self.max_array_bytes + 4096:
+            raise ProviderError(f"array of {len(payload)} bytes exceeds max_array_bytes={self.max_array_bytes}",
+                                ErrorCode.PROVIDER_CONTRACT_VIOLATION)
+        try:
+            array = np.load(io.BytesIO(payload), allow_pickle=False)
+        except ValueError as exc:  # object arrays need pickle; np.load refuses them here
+            raise ProviderError(f"refusing ndarray payload: {exc}", ErrorCode.PROVIDER_CONTRACT_VIOLATION) from exc
+        _refuse_object_dtype(array.dtype)
+        self._check_array_size(array.nbytes)
+        return array
+
+    def _decode_msgpack_numpy(self, obj: dict) -> Any:
+        type_field = obj.get(b"type")
+        if isinstance(type_field, bytes):
+            type_field = type_field.decode("ascii", "replace")
+        if not isinstance(type_field, str):
+            raise ProviderError("msgpack-numpy envelope without a dtype string", ErrorCode.PROVIDER_CONTRACT_VIOLATION)
+        kind = obj.get(b"kind", b"")
+        if kind not in (b"", ""):
+            raise ProviderError(f"refusing msgpack-numpy array of kind {kind!r} (structured/pickled)",
+                                ErrorCode.PROVIDER_CONTRACT_VIOLATION)
+        try:
+            dtype = np.dtype(type_field)
+        except TypeError as exc:
+            raise ProviderError(f"unknown dtype {type_field!r}", ErrorCode.PROVIDER_CONTRACT_VIOLATION) from exc
+        _refuse_object_dtype(dtype)
+        data = obj.get(b"data", b"")
+        if not isinstance(data, (bytes, bytearray)):
+            raise ProviderError("msgpack-numpy envelope without data bytes", ErrorCode.PROVIDER_CONTRACT_VIOLATION)
+        if not obj.get(b"nd"):  # a numpy scalar
+            return np.frombuffer(data, dtype=dtype)[0] if len(data) == dtype.itemsize else _bad_size(data, dtype)
+        shape = tuple(int(s) for s in obj.get(b"shape", ()))
+        if any(s < 0 for s in shape):
+            raise ProviderError(f"negative dimension in shape {shape}", ErrorCode.PROVIDER_CONTRACT_VIOLATION)
+        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        self._check_array_size(expected)
+        if len(data) != expected:
+            raise ProviderError(f"msgpack-numpy data has {len(data)} bytes, shape {shape} of {dtype.str} "
+                                f"needs {expected}", ErrorCode.PROVIDER_CONTRACT_VIOLATION)
+        return np.frombuffer(bytes(data), dtype=dtype).reshape(shape).copy()
+
+    def _check_array_size(self, nbytes: int) -> None:
+        if nbytes > self.max_array_bytes:
+            raise ProviderError(f"array of {nbytes} bytes exceeds max_array_bytes={self.max_array_bytes}",
+                                ErrorCode.PROVIDER_CONTRACT_VIOLATION)
+
+    def _object_hook(self, obj: dict) -> Any:
+        if NPY_MARKER in obj:
+            return self._decode_npy(obj)
+        if b"nd" in obj and b"data" in obj:
+            return self._decode_msgpack_numpy(obj)
+        if MODALITY_MARKER in obj or MODALITY_MARKER_N17 in obj:
+            fields = obj.get("as_json")
+            if isinstance(fields, str):
+                try:
+                    fields = json.loads(fields)
+                except json.JSONDecodeError as exc:
+                    raise ProviderError("ModalityConfig as_json is not JSON",
+                                        ErrorCode.PROVIDER_CONTRACT_VIOLATION) from exc
+            if not isinstance(fields, dict):
+                raise ProviderError("ModalityConfig without an as_json object", ErrorCode.PROVIDER_CONTRACT_VIOLATION)
+            return ModalityConfig.from_fields(fields)
+        return obj
+
+    def unpack(self, message: bytes) -> Any:
+        """Decode a reply (or request, for the peer). Oversize or malformed input raises ProviderError."""
+        if len(message) > self.max_message_bytes:
+            raise ProviderError(f"reply of {len(message)} bytes exceeds max_message_bytes={self.max_message_bytes}",
+                                ErrorCode.PROVIDER_CONTRACT_VIOLATION)
+        msgpack = _import_msgpack()
+        try:
+            return msgpack.unpackb(message, object_hook=self._object_hook, raw=False)
+        except ProviderError:
+            raise
+        except Exception as exc:  # msgpack raises several unrelated types for garbage input
+            raise ProviderError(f"reply is not valid msgpack: {type(exc).__name__}",
+                                ErrorCode.PROVIDER_CONTRACT_VIOLATION) from exc
+
+
+def _bad_size(data: bytes, dtype: np.dtype) -> Any:
+    raise ProviderError(f"msgpack-numpy scalar has {len(data)} bytes for dtype {dtype.str}",
+                        ErrorCode.PROVIDER_CONTRACT_VIOLATION)

@@ -1,0 +1,171 @@
+"""ZeroMQ REQ client for a GR00T policy server: timeouts always on, socket rebuilt after any failure.
+
+A REQ socket that missed a reply cannot send again (``EFSM``), so after any timeout, transport error or
+dropped connection the socket is closed (``LINGER=0``) and a fresh one is connected before the error is
+raised. ``RCVTIMEO``/``SNDTIMEO`` are always set and ``MAXMSGSIZE`` caps what the transport accepts; an
+oversize reply makes ZeroMQ drop the connection, which a socket monitor notices at once, so it is reported
+as a typed error instead of a silent wait for the timeout.
+
+``pyzmq`` is imported lazily: :func:`import_zmq` raises a typed ``PROVIDER_DEPENDENCY_MISSING`` error.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from ..core.errors import ErrorCode, ProviderError
+from .gr00t_codec import Gr00tCodec
+
+ERROR_FRAME = b"ERROR"
+"""The raw reply frame N1-era servers (and some N1.6 paths) send on failure."""
+
+POLL_SLICE_MS = 50
+
+
+def import_zmq():
+    """Import pyzmq or raise a typed dependency error."""
+    try:
+        import zmq  # noqa: PLC0415 (lazy: optional runtime)
+    except ImportError as exc:
+        raise ProviderError("pyzmq is not installed (needed by the GR00T client)",
+                            ErrorCode.PROVIDER_DEPENDENCY_MISSING) from exc
+    return zmq
+
+
+class Gr00tZmqClient:
+    """One REQ connection to ``tcp://host:port`` speaking ``codec``'s generation. Thread-safe (one lock).
+
+    ``call`` returns the decoded reply or raises ProviderError: ``PROVIDER_TIMEOUT`` (no reply in time),
+    ``PROVIDER_UNAVAILABLE`` (transport error, connection dropped), ``PROVIDER_AUTH_FAILED``
+    (``Unauthorized`` reply), ``PROVIDER_RUNTIME_ERROR`` (``{"error": ...}`` or ``b"ERROR"``),
+    ``PROVIDER_CONTRACT_VIOLATION`` (undecodable or oversize reply). The token never appears in messages.
+    """
+
+    def __init__(self, host: str, port: int, codec: Gr00tCodec, *, timeout_ms: int = 15000,
+                 api_token: str = "") -> None:
+        self._zmq = import_zmq()
+        self.host = host
+        self.port = int(port)
+        self.codec = codec
+        self.timeout_ms = int(timeout_ms)
+        self._api_token = api_token
+        self._context = self._zmq.Context()
+        self._lock = threading.Lock()
+        self._socket = None
+        self._monitor = None
+        self.rebuild_count = 0
+        """How many times the REQ socket was closed and recreated after a failure."""
+        self._connect()
+
+    @property
+    def target(self) -> str:
+        """``host:port`` (what events and health show; never the token)."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"tcp://{self.host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return (f"Gr00tZmqClient(target={self.target!r}, generation={self.codec.generation!r}, "
+                f"timeout_ms={self.timeout_ms}, api_token={'[set]' if self._api_token else '[unset]'})")
+
+    def _connect(self) -> None:
+        zmq = self._zmq
+        sock = self._context.socket(zmq.REQ)
+        sock.setsockopt(zmq.RCVTIMEO, self.timeout_ms)
+        sock.setsockopt(zmq.SNDTIMEO, self.timeout_ms)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, self.codec.max_message_bytes)
+        self._monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        sock.connect(self.endpoint)
+        self._socket = sock
+
+    def _close_socket(self) -> None:
+        if self._socket is not None:
+            try:
+                self._socket.disable_monitor()
+            except Exception:  # noqa: BLE001 - best effort while tearing down
+                pass
+            self._socket.close(linger=0)
+            self._socket = None
+        if self._monitor is not None:
+            self._monitor.close(linger=0)
+            self._monitor = None
+
+    def rebuild(self) -> None:
+        """Close the REQ socket and connect a fresh one (after any timeout or error)."""
+        self._close_socket()
+        self._connect()
+        self.rebuild_count += 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_socket()
+            if not self._context.closed:
+                self._context.term()
+
+    def _drain_monitor(self) -> None:
+        while self._monitor.poll(0):
+            self._monitor.recv_multipart()
+
+    def _receive(self, deadline: float) -> bytes:
+        zmq = self._zmq
+        poller = zmq.Poller()
+        poller.register(self._socket, zmq.POLLIN)
+        poller.register(self._monitor, zmq.POLLIN)
+        while True:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                raise ProviderError(f"no reply from {self.target} within {self.timeout_ms} ms",
+                                    ErrorCode.PROVIDER_TIMEOUT, target=self.target)
+            ready = dict(poller.poll(min(remaining_ms, POLL_SLICE_MS)))
+            if self._socket in ready:
+                return self._socket.recv()
+            if self._monitor in ready:
+                self._monitor.recv_multipart()
+                raise ProviderError(
+                    f"connection to {self.target} dropped while waiting for the reply (the server closed it, or "
+                    f"the reply exceeded max_message_bytes={self.codec.max_message_bytes})",
+                    ErrorCode.PROVIDER_UNAVAILABLE, target=self.target)
+
+    def call(self, endpoint: str, data: Any = None, *, with_data: bool = True) -> Any:
+        """Send one request and return the decoded reply; on any failure rebuild the socket, then raise."""
+        request = self.codec.encode_request(endpoint, data, api_token=self._api_token, with_data=with_data)
+        with self._lock:
+            if self._socket is None:
+                raise ProviderError("GR00T client is closed", ErrorCode.PROVIDER_UNAVAILABLE)
+            try:
+                self._drain_monitor()
+                deadline = time.monotonic() + self.timeout_ms / 1000.0
+                self._socket.send(request)
+                message = self._receive(deadline)
+                reply = self._interpret(message)
+            except ProviderError:
+                self.rebuild()  # any failure: never reuse a REQ socket whose state is in doubt
+                raise
+            except self._zmq.Again as exc:
+                self.rebuild()
+                raise ProviderError(f"sending to {self.target} timed out after {self.timeout_ms} ms",
+                                    ErrorCode.PROVIDER_TIMEOUT, target=self.target) from exc
+            except self._zmq.ZMQError as exc:
+                self.rebuild()
+                raise ProviderError(f"transport error talking to {self.target}: {exc}",
+                                    ErrorCode.PROVIDER_UNAVAILABLE, target=self.target) from exc
+        return reply
+
+    def _interpret(self, message: bytes) -> Any:
+        if message == ERROR_FRAME:
+            raise ProviderError(f"server at {self.target} replied b'ERROR' (is it the right policy server and "
+                                "generation?)", ErrorCode.PROVIDER_RUNTIME_ERROR, target=self.target)
+        reply = self.codec.unpack(message)
+        if isinstance(reply, dict) and "error" in reply:
+            text = str(reply["error"])[:500]
+            if text.startswith("Unauthorized"):
+                raise ProviderError(f"server at {self.target} refused the API token ({text})",
+                                    ErrorCode.PROVIDER_AUTH_FAILED, target=self.target)
+            raise ProviderError(f"server at {self.target} reported an error: {text}",
+                                ErrorCode.PROVIDER_RUNTIME_ERROR, target=self.target)
+        return reply
