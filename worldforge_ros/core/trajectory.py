@@ -57,6 +57,13 @@ class StartState:
     def to_dict(self) -> dict[str, Any]:
         return {"joint_names": list(self.joint_names), "positions": self.positions.tolist()}
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StartState):
+            return NotImplemented
+        return self.joint_names == other.joint_names and np.array_equal(self.positions, other.positions)
+
+    __hash__ = None  # type: ignore[assignment]
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "StartState":
         return cls(tuple(data["joint_names"]), np.asarray(data["positions"], dtype=np.float64))
