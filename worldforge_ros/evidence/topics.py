@@ -1,0 +1,69 @@
+"""The evidence bag's topics, their message types and the QoS profiles recorded for them.
+
+The QoS profiles are the ones the publishers offer on the graph (design section 3); they are written into the
+bag's channel metadata and ``metadata.yaml`` as ``offered_qos_profiles`` so ``ros2 bag play`` re-offers them.
+"""
+
+from __future__ import annotations
+
+from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+
+PACKAGE = "worldforge_ros"
+
+EVENTS_TOPIC = "/worldforge/events"
+PLANS_TOPIC = "/worldforge/plans"
+APPROVALS_TOPIC = "/worldforge/approvals"
+EXECUTIONS_TOPIC = "/worldforge/executions"
+CHAIN_TOPIC = "/worldforge/evidence_chain"
+
+PROVIDER_EVENT_TYPE = f"{PACKAGE}/msg/ProviderEvent"
+PLAN_RECORD_TYPE = f"{PACKAGE}/msg/PlanRecord"
+APPROVAL_RECORD_TYPE = f"{PACKAGE}/msg/ApprovalRecord"
+EXECUTION_RECORD_TYPE = f"{PACKAGE}/msg/ExecutionRecord"
+EVIDENCE_LINK_TYPE = f"{PACKAGE}/msg/EvidenceLink"
+
+RECORD_TOPICS: dict[str, str] = {
+    EVENTS_TOPIC: PROVIDER_EVENT_TYPE,
+    PLANS_TOPIC: PLAN_RECORD_TYPE,
+    APPROVALS_TOPIC: APPROVAL_RECORD_TYPE,
+    EXECUTIONS_TOPIC: EXECUTION_RECORD_TYPE,
+}
+"""Record topics (each record is followed by a link on :data:`CHAIN_TOPIC`) and their message types."""
+
+ALL_TOPICS: dict[str, str] = {**RECORD_TOPICS, CHAIN_TOPIC: EVIDENCE_LINK_TYPE}
+
+# rmw's "infinite" duration as rosbag2 writes it into metadata.yaml.
+_INFINITE = QosTime(9223372036, 854775807)
+
+
+def qos_profile(depth: int, *, transient_local: bool) -> Qos:
+    """A reliable keep-last profile with default deadline/lifespan/liveliness."""
+    return Qos(
+        history=QosHistory.KEEP_LAST,
+        depth=depth,
+        reliability=QosReliability.RELIABLE,
+        durability=QosDurability.TRANSIENT_LOCAL if transient_local else QosDurability.VOLATILE,
+        deadline=_INFINITE,
+        lifespan=_INFINITE,
+        liveliness=QosLiveliness.AUTOMATIC,
+        liveliness_lease_duration=_INFINITE,
+        avoid_ros_namespace_conventions=False,
+    )
+
+
+TOPIC_QOS: dict[str, Qos] = {
+    EVENTS_TOPIC: qos_profile(100, transient_local=False),
+    PLANS_TOPIC: qos_profile(1, transient_local=True),
+    APPROVALS_TOPIC: qos_profile(10, transient_local=True),
+    EXECUTIONS_TOPIC: qos_profile(10, transient_local=True),
+    CHAIN_TOPIC: qos_profile(100, transient_local=False),
+}
+"""Offered QoS per topic (events volatile depth 100, plans latched depth 1, approvals/executions latched 10)."""
+
+
+def normalize_msgtype(msgtype: str) -> str:
+    """``pkg/Type`` or ``pkg/msg/Type`` -> ``pkg/msg/Type``."""
+    parts = msgtype.strip("/").split("/")
+    if len(parts) == 2:
+        return f"{parts[0]}/msg/{parts[1]}"
+    return "/".join(parts)
