@@ -309,11 +309,12 @@ def test_registry_from_dict_and_bad_entries():
     reg = TranslatorRegistry.from_config({"embodiments": {"arm": {
         "type": "joint_space", "joint_names": ["a", "b"], "horizon": 4, "dt": 0.05}}})
     assert reg.names() == ["arm"] and reg.get("arm") is reg.get("arm")
+    bad = ErrorCode.TRANSLATOR_CONTRACT_VIOLATION
     for spec, code in [
         ({"type": "joint_space", "joint_names": ["a", "b"], "action_dim": 3, "horizon": 4, "dt": 0.1},
          ErrorCode.TRANSLATOR_CONTRACT_VIOLATION),
-        ({"type": "joint_space", "joint_names": ["a"], "horizon": 0, "dt": 0.1}, ErrorCode.TRANSLATOR_CONTRACT_VIOLATION),
-        ({"type": "joint_space", "joint_names": ["a"], "horizon": 4, "dt": -1}, ErrorCode.TRANSLATOR_CONTRACT_VIOLATION),
+        ({"type": "joint_space", "joint_names": ["a"], "horizon": 0, "dt": 0.1}, bad),
+        ({"type": "joint_space", "joint_names": ["a"], "horizon": 4, "dt": -1}, bad),
         ({"type": "joint_space", "joint_names": ["a"], "horizon": 4, "dt": 0.1, "semantics": "velocity"},
          ErrorCode.TRANSLATOR_CONTRACT_VIOLATION),
         ({"type": "joint_space", "joint_names": ["a"], "horizon": 4, "dt": 0.1, "margin": 0.6},

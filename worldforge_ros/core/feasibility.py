@@ -80,7 +80,8 @@ class JointLimits:
 def check_margin(margin: float) -> float:
     """A margin is a fraction in [0, 0.5) of each position range (both ends) and of each velocity limit."""
     if not (isinstance(margin, (int, float)) and 0.0 <= float(margin) < 0.5):
-        raise TranslatorError(f"margin {margin!r} is not a fraction in [0, 0.5)", ErrorCode.TRANSLATOR_CONTRACT_VIOLATION)
+        raise TranslatorError(f"margin {margin!r} is not a fraction in [0, 0.5)",
+                              ErrorCode.TRANSLATOR_CONTRACT_VIOLATION)
     return float(margin)
 
 

@@ -49,7 +49,7 @@ def pool_candidates(groups: Sequence[tuple[str, Sequence[TranslatedCandidate]]])
 
 def check_scores(scores: Sequence[float] | np.ndarray, best_index: int, lower_is_better: bool,
                  candidate_count: int, provider: str = "") -> np.ndarray:
-    """Validate a score result against the candidates; returns the scores as float64 ``(N,)``.
+    """Validate a score result against the candidates; returns the scores flattened to float64 ``(N,)``.
 
     ``PROVIDER_CONTRACT_VIOLATION`` for a wrong count, non-finite scores or an out-of-range ``best_index``;
     ``SCORE_DIRECTION_MISMATCH`` when ``best_index`` is not a best score for ``lower_is_better`` (any index tied
@@ -60,8 +60,6 @@ def check_scores(scores: Sequence[float] | np.ndarray, best_index: int, lower_is
         arr = np.asarray(scores, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
         raise ProviderError(f"{who} returned non-numeric scores", ErrorCode.PROVIDER_CONTRACT_VIOLATION) from None
-    if np.ndim(scores) > 1 and np.asarray(scores).size != arr.size:
-        raise ProviderError(f"{who} returned scores of odd shape", ErrorCode.PROVIDER_CONTRACT_VIOLATION)
     if arr.size != candidate_count:
         raise ProviderError(f"{who} returned {arr.size} scores for {candidate_count} candidates",
                             ErrorCode.PROVIDER_CONTRACT_VIOLATION, expected=candidate_count, got=int(arr.size))
