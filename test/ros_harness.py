@@ -49,6 +49,7 @@ class NodeProcess:
         self.proc: subprocess.Popen | None = None
         self.escalation = ""
         self.leaked = False
+        self.killed_on_purpose = False
 
     def start(self) -> "NodeProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,6 +74,7 @@ class NodeProcess:
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to the process itself (fault injection)."""
+        self.killed_on_purpose = True
         if self.alive():
             os.kill(self.pid, sig)
             if sig == signal.SIGKILL:

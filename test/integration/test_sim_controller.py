@@ -63,7 +63,7 @@ def test_rejects_goal_with_wrong_joints(ros_graph, node_processes):
 
     _start(node_processes)
     client = ros_graph.action_client(FollowJointTrajectory, "/test_sim/fjt")
-    handle = ros_graph.wait(client.send_goal_async(_goal(FollowJointTrajectory, [[0.1, 0.1]], names=["a", "z"])))
+    handle = ros_graph.wait(client.send_goal_async(_goal(FollowJointTrajectory, [[0.1, 0.1], [0.2, 0.2]], names=["a", "z"])))
     assert not handle.accepted
 
 

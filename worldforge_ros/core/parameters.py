@@ -27,6 +27,7 @@ class ParamSpec:
     max_value: float | None = None
     non_empty: bool = False
     secret: bool = False
+    list_kind: str = "string"  # element type of list parameters: "string" or "double"
 
     @property
     def kind(self) -> type:

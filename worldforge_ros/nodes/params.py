@@ -10,9 +10,6 @@ from rclpy.parameter import Parameter
 
 from worldforge_ros.core.parameters import ParamSpec, validate_params
 
-_TYPES = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE,
-          str: Parameter.Type.STRING}
-
 
 def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
     desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
@@ -43,8 +40,7 @@ def declare_and_validate(node: Node, specs: Iterable[ParamSpec]) -> dict[str, An
     for spec in specs:
         if spec.kind is list:
             default = list(spec.default)
-            ptype = Parameter.Type.STRING_ARRAY if not default or isinstance(default[0], str) else \
-                Parameter.Type.DOUBLE_ARRAY
+            ptype = Parameter.Type.DOUBLE_ARRAY if spec.list_kind == "double" else Parameter.Type.STRING_ARRAY
             param = node.declare_parameter(spec.name, default if default else ptype, _descriptor(spec))
         else:
             param = node.declare_parameter(spec.name, spec.default, _descriptor(spec))

@@ -1,0 +1,59 @@
+"""Helpers for graph tests: start provider/planner nodes as processes, build observations and plan requests."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ros_harness import installed_executable
+
+PANDA = [f"panda_joint{i}" for i in range(1, 8)]
+PANDA_HOME = [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785]
+
+
+def provider(node_processes, name: str, *params: str, node_name: str | None = None):
+    argv = installed_executable("provider_node") + [
+        "--ros-args", "-r", f"__node:={node_name or 'provider_' + name}", "-p", f"provider:={name}", *params]
+    return node_processes(argv, node_name or f"provider_{name}")
+
+
+def planner(node_processes, *params: str):
+    argv = installed_executable("planner_node") + ["--ros-args", *params]
+    return node_processes(argv, "planner")
+
+
+def reference_graph(node_processes, *planner_params: str, policy_params=(), goal=None):
+    goal = goal or [0.1, -0.6, 0.1, -2.2, 0.1, 1.7, 0.9]
+    goal_param = "[" + ", ".join(str(g) for g in goal) + "]"
+    provider(node_processes, "reference", "-p", f"reference.goal_positions:={goal_param}",
+             "-p", "reference.max_step:=0.05", *policy_params)
+    provider(node_processes, "reference_scorer", "-p", f"reference_scorer.goal_positions:={goal_param}")
+    planner(node_processes, *planner_params)
+
+
+def observation(names=PANDA, positions=PANDA_HOME, stamp_ns: int | None = None):
+    from worldforge_ros.msg import Observation
+    from worldforge_ros.nodes.conversions import ns_to_time
+
+    obs = Observation()
+    obs.stamp = ns_to_time(time.time_ns() if stamp_ns is None else stamp_ns)
+    obs.embodiment_tag = "panda_7dof"
+    obs.joint_state.name = list(names)
+    obs.joint_state.position = [float(v) for v in positions]
+    return obs
+
+
+def plan_request(**fields):
+    from worldforge_ros.srv import Plan
+
+    req = Plan.Request()
+    req.observation = fields.pop("observation", None) or observation()
+    req.deadline_s = fields.pop("deadline_s", 15.0)
+    for key, value in fields.items():
+        setattr(req, key, value)
+    return req
+
+
+def finite(values) -> bool:
+    return bool(np.all(np.isfinite(np.asarray(values, dtype=float))))

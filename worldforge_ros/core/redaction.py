@@ -1,0 +1,131 @@
+"""Redaction (WorldForge's rules), applied before anything is published, logged or written.
+
+- URLs (a target, or any URL inside text): query string, fragment and userinfo are dropped; scheme, host, port
+  and path stay (this neutralises signed URLs).
+- ``Bearer <token>`` -> ``Bearer [redacted]``.
+- ``key=value`` where the key contains a secret marker -> ``key=[redacted]``.
+- ``key: value`` and ``"key": "value"`` with the same markers plus ``bearer`` -> value redacted (quotes kept).
+- Mapping keys containing a marker -> ``"[redacted]"``; strings are scanned recursively, lists included.
+
+:func:`bound_metadata` then makes metadata JSON-safe and bounded: tensors and bytes become a type/dtype/shape
+summary (never values), long strings and lists are capped, nesting is limited.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+REDACTED = "[redacted]"
+SECRET_MARKERS = ("api_key", "api-key", "apikey", "authorization", "credential", "password", "passwd", "secret",
+                  "signature", "signed_url", "token", "private_key", "x-amz-", "sig")
+_KV_MARKERS = ("api_key", "api-key", "apikey", "authorization", "credential", "password", "passwd", "secret",
+               "signature", "signed_url", "token", "private_key")
+_COLON_MARKERS = _KV_MARKERS + ("bearer",)
+
+MAX_STRING_CHARS = 2000
+MAX_LIST_ITEMS = 64
+MAX_DEPTH = 6
+MAX_KEYS = 128
+
+_URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+)")
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+")
+_KEY = r"[A-Za-z0-9_.\-]*(?:%s)[A-Za-z0-9_.\-]*"
+_KV = re.compile(r"(?i)\b(%s)=([^\s&\"',;]+)" % (_KEY % "|".join(re.escape(m) for m in _KV_MARKERS)))
+_COLON_QUOTED = re.compile(r"""(?i)(["']?)(%s)\1(\s*:\s*)(["'])(.*?)\4""" %
+                           (_KEY % "|".join(re.escape(m) for m in _COLON_MARKERS)))
+_COLON_BARE = re.compile(r"""(?i)(["']?)(%s)\1(\s*:\s*)(?!["'\s])([^\s,;}]+)""" %
+                         (_KEY % "|".join(re.escape(m) for m in _COLON_MARKERS)))
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a mapping key names a secret (case-insensitive marker match)."""
+    low = str(key).lower()
+    return any(marker in low for marker in _COLON_MARKERS if marker != "sig") or low in ("sig", "x-amz-signature")
+
+
+def redact_url(url: str) -> str:
+    """Drop userinfo, query and fragment of a URL; non-URLs are redacted as text."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_text(url)
+    if not parts.scheme or not parts.netloc:
+        return redact_text(url)
+    host = parts.hostname or ""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def redact_text(text: str) -> str:
+    """Apply every text rule: URLs, bearer tokens, ``key=value`` and ``key: value`` secrets."""
+    if not text:
+        return text
+    text = _URL.sub(lambda m: redact_url(m.group(1)), str(text))
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _KV.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+    text = _COLON_QUOTED.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}{m.group(4)}{REDACTED}"
+                                       f"{m.group(4)}", text)
+    text = _COLON_BARE.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}{REDACTED}", text)
+    return text
+
+
+def redact_metadata(value: Any) -> Any:
+    """Redact a JSON-like structure: secret-named keys lose their values, every string is scanned."""
+    if isinstance(value, dict):
+        return {str(k): (REDACTED if is_secret_key(k) else redact_metadata(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_metadata(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+def _tensor_summary(value: Any) -> dict[str, Any] | None:
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is not None and dtype is not None and not isinstance(value, (int, float, bool)):
+        return {"type": type(value).__name__, "dtype": str(dtype), "shape": [int(s) for s in shape]}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"type": type(value).__name__, "bytes": len(value)}
+    return None
+
+
+def bound_metadata(value: Any, depth: int = 0) -> Any:
+    """JSON-safe, bounded copy: tensors/bytes summarised, strings and lists capped, depth limited, NaN -> None."""
+    summary = _tensor_summary(value)
+    if summary is not None:
+        return summary
+    if depth >= MAX_DEPTH:
+        return "[truncated: depth]"
+    if isinstance(value, dict):
+        items = list(value.items())
+        out = {str(k): bound_metadata(v, depth + 1) for k, v in items[:MAX_KEYS]}
+        if len(items) > MAX_KEYS:
+            out["_truncated_keys"] = len(items) - MAX_KEYS
+        return out
+    if isinstance(value, (list, tuple, set)):
+        seq = list(value)
+        out_list = [bound_metadata(v, depth + 1) for v in seq[:MAX_LIST_ITEMS]]
+        if len(seq) > MAX_LIST_ITEMS:
+            out_list.append(f"[truncated: {len(seq) - MAX_LIST_ITEMS} more items]")
+        return out_list
+    if isinstance(value, str):
+        return value if len(value) <= MAX_STRING_CHARS else value[:MAX_STRING_CHARS] + "...[truncated]"
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item"):
+        return bound_metadata(value.item(), depth)
+    return bound_metadata(redact_text(repr(value)), depth)

@@ -1,0 +1,52 @@
+"""Factories the registry calls: ROS parameter mappings -> provider objects (imports happen here, lazily)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+
+def _strings(values: Any) -> list[str]:
+    return [v for v in (values or []) if v]
+
+
+def make_reference_policy(config: dict[str, Any], sink: Callable | None = None) -> Any:
+    from worldforge_ros.providers.reference import ReferencePolicy
+
+    latency_s = float(config.pop("latency_s", 0.0))
+    policy = ReferencePolicy.from_config(config)
+    return SimulatedLatency(policy, latency_s) if latency_s > 0 else policy
+
+
+class SimulatedLatency:
+    """The reference policy plus a fixed simulated compute time per call (timeout tests, benchmarks)."""
+
+    def __init__(self, inner: Any, latency_s: float) -> None:
+        self._inner = inner
+        self.latency_s = latency_s
+        self.profile = inner.profile
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def select_actions(self, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(self.latency_s)
+        return self._inner.select_actions(*args, **kwargs)
+
+
+def make_reference_scorer(config: dict[str, Any], sink: Callable | None = None) -> Any:
+    from worldforge_ros.providers.reference import ReferenceScorer
+
+    return ReferenceScorer.from_config(config)
+
+
+def make_gr00t_policy(config: dict[str, Any], sink: Callable | None = None) -> Any:
+    from worldforge_ros.providers.gr00t import Gr00tPolicy
+
+    values = {k: v for k, v in config.items() if k not in ("state_keys",)}
+    if "action_keys" in values:
+        values["action_keys"] = tuple(_strings(values["action_keys"]))
+    for key in ("port", "timeout_ms"):
+        if not values.get(key):
+            values.pop(key, None)
+    return Gr00tPolicy(event_sink=sink, **values)
