@@ -21,6 +21,10 @@ def _register(name: str, module: str, help_text: str) -> None:
     SUBCOMMANDS[name] = (module, help_text)
 
 
+_register("evidence", "worldforge_ros.evidence.cli_evidence",
+          "verify, recover, report on and compare evidence bags (replay/rescore need ROS)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="worldforge-ros",
