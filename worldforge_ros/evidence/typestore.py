@@ -60,3 +60,30 @@ def evidence_typestore() -> Typestore:
         if _cached is None:
             _cached = build_typestore()
         return _cached
+
+
+MAX_TRAILING_BYTES = 16
+"""Bytes a serializer may leave after a message's end (rclpy/Fast CDR appends up to 8 uninitialized bytes)."""
+
+
+def canonical_cdr(store: Typestore, data: bytes | memoryview, msgtype: str) -> bytes:
+    """Re-encode CDR ``data`` of ``msgtype`` with zeroed alignment padding and no trailing bytes.
+
+    rclpy's ``serialize_message`` leaves uninitialized memory in alignment padding and after the message; rosbags
+    refuses the trailing bytes on read. Canonical bytes make record digests deterministic, keep stray process
+    memory out of the evidence and decode everywhere. Raises :class:`EvidenceError` (EVIDENCE_FORMAT_INVALID)
+    when ``data`` is not a ``msgtype`` message.
+    """
+    raw = bytes(data)
+    if len(raw) < 4 or raw[:2] not in (b"\x00\x00", b"\x00\x01"):
+        raise EvidenceError(f"{msgtype}: not a CDR message (bad encapsulation header)", ErrorCode.EVIDENCE_FORMAT_INVALID)
+    try:
+        msgdef = store.get_msgdef(msgtype)
+        decode = msgdef.deserialize_cdr_le if raw[1] else msgdef.deserialize_cdr_be
+        message, pos = decode(raw[4:], 0, msgdef.cls, store)
+    except Exception as exc:  # noqa: BLE001 - rosbags raises struct/Unicode/Value/Serde errors here
+        raise EvidenceError(f"bytes do not decode as {msgtype}: {exc}", ErrorCode.EVIDENCE_FORMAT_INVALID) from exc
+    if len(raw) - 4 - pos > MAX_TRAILING_BYTES:
+        raise EvidenceError(f"bytes do not decode as {msgtype}: {len(raw) - 4 - pos} bytes left after the message",
+                            ErrorCode.EVIDENCE_FORMAT_INVALID)
+    return bytes(store.serialize_cdr(message, msgtype))

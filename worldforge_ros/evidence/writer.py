@@ -24,7 +24,7 @@ from .chain import GENESIS_DIGEST, ChainLink, link_digest, record_digest
 from .storage import WRITER_METADATA_NAME, BagFileWriter, StreamOpener, fsync_directory
 from .topics import (ALL_TOPICS, APPROVALS_TOPIC, CHAIN_TOPIC, EVIDENCE_LINK_TYPE, EXECUTIONS_TOPIC,
                      RECORD_TOPICS, TOPIC_QOS, normalize_msgtype)
-from .typestore import evidence_typestore
+from .typestore import canonical_cdr, evidence_typestore
 
 WRITER_NAME = "worldforge_ros"
 _DISK_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -59,7 +59,10 @@ class EvidenceWriter:
         self._last_time = 0
         self._failure: EvidenceError | None = None
         self._closed = False
-        self._bag = BagFileWriter(self.path, opener=opener)
+        try:
+            self._bag = BagFileWriter(self.path, opener=opener)
+        except WriterError as exc:
+            raise EvidenceError(f"cannot create the evidence bag: {exc}", ErrorCode.RECORDER_UNAVAILABLE) from exc
         try:
             self._bag.open()
             self._bag.add_metadata(WRITER_METADATA_NAME, {
@@ -120,6 +123,9 @@ class EvidenceWriter:
                log_time_ns: int | None = None) -> ChainLink:
         """Write one CDR-serialized record and its chain link (both flushed); return the link.
 
+        The bytes are stored in canonical form (:func:`~.typestore.canonical_cdr`: zeroed padding, no trailing
+        bytes), which is what ``record_digest`` covers; bytes that are not a ``msgtype`` message are refused with
+        EVIDENCE_FORMAT_INVALID (the writer stays usable).
         Log times are strictly increasing: ``max(log_time_ns or now, previous + 1)``; the link is logged 1 ns
         after its record.
         """
@@ -129,7 +135,7 @@ class EvidenceWriter:
                                 ErrorCode.EVIDENCE_FORMAT_INVALID)
         if normalize_msgtype(msgtype) != expected:
             raise EvidenceError(f"{topic} records {expected}, not {msgtype}", ErrorCode.EVIDENCE_FORMAT_INVALID)
-        data = bytes(cdr_bytes)
+        data = canonical_cdr(self._typestore, cdr_bytes, expected)
         with self._lock:
             self._check_usable()
             stamp = max(time.time_ns() if log_time_ns is None else int(log_time_ns), self._last_time + 1)
@@ -150,7 +156,9 @@ class EvidenceWriter:
 
     def record_message(self, topic: str, message: Any, log_time_ns: int | None = None) -> ChainLink:
         """Serialize a rosbags message of this writer's typestore with ``serialize_cdr`` and :meth:`record` it."""
-        msgtype = RECORD_TOPICS.get(topic, "")
+        msgtype = RECORD_TOPICS.get(topic)
+        if msgtype is None:
+            raise EvidenceError(f"{topic!r} is not an evidence record topic", ErrorCode.EVIDENCE_FORMAT_INVALID)
         return self.record(topic, msgtype, self._typestore.serialize_cdr(message, msgtype), log_time_ns)
 
     def sync(self) -> None:
