@@ -7,6 +7,7 @@ record_digest)``; the first link's ``prev_digest`` is :data:`~worldforge_ros.cor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..core.digests import GENESIS_DIGEST, chain_digest, sha256_digest
 
@@ -40,7 +41,7 @@ class ChainLink:
                 "record_digest": self.record_digest, "prev_digest": self.prev_digest, "digest": self.digest}
 
     @classmethod
-    def from_message(cls, msg: object) -> "ChainLink":
+    def from_message(cls, msg: Any) -> "ChainLink":
         """Build from a decoded ``EvidenceLink`` message (rosbags or rclpy)."""
-        return cls(int(msg.seq), str(msg.topic), int(msg.log_time_ns), str(msg.record_digest),  # type: ignore[attr-defined]
-                   str(msg.prev_digest), str(msg.digest))  # type: ignore[attr-defined]
+        return cls(int(msg.seq), str(msg.topic), int(msg.log_time_ns), str(msg.record_digest), str(msg.prev_digest),
+                   str(msg.digest))

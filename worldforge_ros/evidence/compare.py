@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .reader import read_bag
-from .summary import LatencyStats, latency_stats, split_records
+from .summary import LatencyStats, RunRecords, latency_stats, split_records
 from .verify import verify_contents
 
 
@@ -54,8 +55,27 @@ class Comparison:
 
     @property
     def changed(self) -> bool:
-        return (self.providers[0] != self.providers[1] or self.plan_counts[0] != self.plan_counts[1]
-                or any(p.changed for p in self.plans))
+        return bool(self.changes())
+
+    def changes(self) -> list[str]:
+        """Names of the aspects that differ (providers, plans, candidates, scores, selections, event counts)."""
+        out = []
+        if self.providers[0] != self.providers[1]:
+            out.append("providers")
+        if self.plan_counts[0] != self.plan_counts[1]:
+            out.append("plan count")
+        if any(p.candidates[0] != p.candidates[1] for p in self.plans):
+            out.append("candidate counts")
+        if any(p.score_changes for p in self.plans):
+            out.append("scores")
+        if any(p.selected[0] != p.selected[1] or p.selected_provider[0] != p.selected_provider[1] for p in self.plans):
+            out.append("selections")
+        if any(p.score_provider[0] != p.score_provider[1] or p.policy_providers[0] != p.policy_providers[1]
+               for p in self.plans):
+            out.append("plan providers")
+        if any((a.count if a else 0) != (b.count if b else 0) for a, b in self.latencies.values()):
+            out.append("event counts")
+        return out
 
     def to_markdown(self) -> str:
         return render_comparison(self)
@@ -65,26 +85,24 @@ def _same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
-def _plan_diff(position: int, a: object, b: object) -> PlanDiff:
-    def sel_provider(plan: object) -> str:
-        cands = plan.candidates  # type: ignore[attr-defined]
-        idx = int(plan.selected_index)  # type: ignore[attr-defined]
-        return cands[idx].policy_provider if 0 <= idx < len(cands) else "-"
+def _plan_diff(position: int, a: Any, b: Any) -> PlanDiff:
+    def sel_provider(plan: Any) -> str:
+        idx = int(plan.selected_index)
+        return plan.candidates[idx].policy_provider if 0 <= idx < len(plan.candidates) else "-"
 
-    diff = PlanDiff(position, a.plan_id, b.plan_id, (len(a.candidates), len(b.candidates)),  # type: ignore[attr-defined]
-                    (int(a.selected_index), int(b.selected_index)), (sel_provider(a), sel_provider(b)),  # type: ignore[attr-defined]
-                    (a.score_provider, b.score_provider),  # type: ignore[attr-defined]
-                    (list(a.policy_providers), list(b.policy_providers)))  # type: ignore[attr-defined]
-    for ca, cb in zip(a.candidates, b.candidates):  # type: ignore[attr-defined]
+    diff = PlanDiff(position, a.plan_id, b.plan_id, (len(a.candidates), len(b.candidates)),
+                    (int(a.selected_index), int(b.selected_index)), (sel_provider(a), sel_provider(b)),
+                    (a.score_provider, b.score_provider), (list(a.policy_providers), list(b.policy_providers)))
+    for ca, cb in zip(a.candidates, b.candidates):
         sa, sb = float(ca.score), float(cb.score)
         if not _same(sa, sb):
             diff.score_changes.append((int(ca.index), sa, sb))
     return diff
 
 
-def _providers(records: object) -> list[str]:
-    names = {e.provider for e in records.event_messages}  # type: ignore[attr-defined]
-    for rec in records.plans:  # type: ignore[attr-defined]
+def _providers(records: RunRecords) -> list[str]:
+    names = {e.provider for e in records.event_messages}
+    for rec in records.plans:
         names.update(rec.message.policy_providers)
         names.add(rec.message.score_provider)
     return sorted(n for n in names if n)
@@ -113,27 +131,32 @@ def render_comparison(c: Comparison) -> str:
     lines = [f"# Evidence comparison: {c.run_a} -> {c.run_b}", "",
              f"- A: `{c.path_a}` (verification {'passed' if c.verified[0] else 'FAILED'})",
              f"- B: `{c.path_b}` (verification {'passed' if c.verified[1] else 'FAILED'})",
-             f"- Overall: {'changes found' if c.changed else 'no changes in providers, candidates, scores or selections'}",
+             "- Overall: " + ("changed: " + ", ".join(c.changes()) if c.changed else
+                              "no changes in providers, candidates, scores, selections or event counts"),
              "", "## Providers", ""]
     added = sorted(set(c.providers[1]) - set(c.providers[0]))
     removed = sorted(set(c.providers[0]) - set(c.providers[1]))
     lines.append(f"A: {', '.join(c.providers[0]) or '-'}; B: {', '.join(c.providers[1]) or '-'}"
-                 + (f"; added: {', '.join(added)}" if added else "") + (f"; removed: {', '.join(removed)}" if removed else ""))
+                 + (f"; added: {', '.join(added)}" if added else "")
+                 + (f"; removed: {', '.join(removed)}" if removed else ""))
     lines += ["", f"## Plans (A: {c.plan_counts[0]}, B: {c.plan_counts[1]})", ""]
     if c.plans:
-        lines += ["| # | plan A | plan B | candidates | selected | selected policy | score provider | scores changed |",
+        lines += ["| # | plan A | plan B | candidates | selected | selected policy | score provider "
+                  "| scores changed |",
                   "|---|---|---|---|---|---|---|---|"]
         for p in c.plans:
             arrow = lambda pair: f"{pair[0]}" if pair[0] == pair[1] else f"{pair[0]} -> {pair[1]}"  # noqa: E731
-            lines.append(f"| {p.position} | {p.plan_a} | {p.plan_b} | {arrow(p.candidates)} | {arrow(p.selected)} | "
-                         f"{arrow(p.selected_provider)} | {arrow(p.score_provider)} | {len(p.score_changes)} |")
+            lines.append(f"| {p.position} | {p.plan_a} | {p.plan_b} | {arrow(p.candidates)} | "
+                         f"{arrow(p.selected)} | {arrow(p.selected_provider)} | {arrow(p.score_provider)} | "
+                         f"{len(p.score_changes)} |")
         for p in c.plans:
             if p.score_changes:
                 lines += ["", f"### Plan {p.position}: score changes", "", "| candidate | A | B | delta |",
                           "|---|---|---|---|"]
                 lines += [f"| {i} | {_num(sa)} | {_num(sb)} | {_num(sb - sa)} |" for i, sa, sb in p.score_changes]
     lines += ["", "## Latencies (median duration_ms per provider/operation)", "",
-              "| provider | operation | events A | median A | events B | median B | change |", "|---|---|---|---|---|---|---|"]
+              "| provider | operation | events A | median A | events B | median B | change |",
+              "|---|---|---|---|---|---|---|"]
     for (provider, operation), (la, lb) in c.latencies.items():
         ma = la.median_ms if la else float("nan")
         mb = lb.median_ms if lb else float("nan")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcap.records import Channel, DataEnd, Footer, Message, Metadata, Schema
+from mcap.records import Channel, Footer, Message, Metadata, Schema
 from mcap.stream_reader import StreamReader
 from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
@@ -116,10 +116,8 @@ def stream_read_mcap(mcap_path: Path) -> StreamContents:
                     out.messages.append(record)
                 elif isinstance(record, Metadata):
                     out.metadata[record.name] = dict(record.metadata)
-                elif isinstance(record, (DataEnd, Footer)):
-                    out.complete = out.complete or isinstance(record, Footer)
-                    if isinstance(record, DataEnd):
-                        continue
+                elif isinstance(record, Footer):
+                    out.complete = True
         except Exception as exc:  # noqa: BLE001 - a crash leaves a truncated record: keep what came before
             out.error = f"{type(exc).__name__}: {exc}"
     return out

@@ -108,7 +108,8 @@ def recover_bag(path: Path | str) -> RecoveryResult:
               if k in ("run_id", "package_version", "writer")}
     if links:
         store = _typestore_of(stream)
-        last = store.deserialize_cdr(links[-1].data, stream.schemas[stream.channels[links[-1].channel_id].schema_id].name)
+        link_type = stream.schemas[stream.channels[links[-1].channel_id].schema_id].name
+        last = store.deserialize_cdr(links[-1].data, link_type)
         custom.update(chain_head=str(last.digest), chain_length=str(int(last.seq)))
     else:
         custom.update(chain_head=GENESIS_DIGEST, chain_length="0")

@@ -118,7 +118,8 @@ def _decision_blocks(records: Any) -> list[Block]:
     return blocks
 
 
-def build_blocks(contents: BagContents, verification: VerificationReport, out_dir: Path) -> tuple[list[Block], list[Path]]:
+def build_blocks(contents: BagContents, verification: VerificationReport,
+                 out_dir: Path) -> tuple[list[Block], list[Path]]:
     """The report's content as renderer-neutral blocks, plus the PNG files written for it."""
     records = split_records(contents)
     images: list[Path] = []

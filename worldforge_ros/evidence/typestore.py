@@ -76,7 +76,8 @@ def canonical_cdr(store: Typestore, data: bytes | memoryview, msgtype: str) -> b
     """
     raw = bytes(data)
     if len(raw) < 4 or raw[:2] not in (b"\x00\x00", b"\x00\x01"):
-        raise EvidenceError(f"{msgtype}: not a CDR message (bad encapsulation header)", ErrorCode.EVIDENCE_FORMAT_INVALID)
+        raise EvidenceError(f"{msgtype}: not a CDR message (bad encapsulation header)",
+                            ErrorCode.EVIDENCE_FORMAT_INVALID)
     try:
         msgdef = store.get_msgdef(msgtype)
         decode = msgdef.deserialize_cdr_le if raw[1] else msgdef.deserialize_cdr_be
