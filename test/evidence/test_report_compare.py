@@ -55,6 +55,7 @@ def test_safe_text_strips_secrets():
     shown = safe_text(text)
     assert "abc123" not in shown and "zzz" not in shown and "pw@" not in shown and "eyJhb" not in shown
     assert "https://host.example/ckpt" in shown
+    assert safe_text("x" * 500, limit=50).endswith("…") and len(safe_text("x" * 500, limit=50)) == 50
 
 
 def test_compare_finds_changed_scores_and_selection(make_bag):
@@ -87,3 +88,23 @@ def test_cli_verify_report_compare(make_bag, rewrite_bag, tmp_path, capsys):
     assert main(["evidence", "compare", str(bag.path), str(tampered), "--out", str(tmp_path / "c.md")]) == 0
     assert "Evidence comparison" in (tmp_path / "c.md").read_text()
     assert main(["evidence", "verify", str(tmp_path / "nothing-here")]) == 1
+
+
+def test_verify_and_report_run_with_rclpy_unavailable(make_bag, tmp_path):
+    """The laptop case: importing rclpy is impossible, the evidence tools still work."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bag = make_bag(events=2)
+    repo = Path(__file__).resolve().parents[2]
+    code = ("import sys; sys.modules['rclpy'] = None; sys.path.insert(0, sys.argv[1])\n"
+            "from worldforge_ros.cli import main\n"
+            "rc = main(['evidence', 'verify', sys.argv[2]]) + main(['evidence', 'report', sys.argv[2], '--out', "
+            "sys.argv[3]])\n"
+            "assert 'rclpy' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+            "sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, str(repo), str(bag.path), str(tmp_path / "laptop")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "laptop" / "report.html").exists()

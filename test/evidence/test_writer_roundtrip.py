@@ -194,11 +194,17 @@ def test_bytes_of_another_type_are_refused(tmp_path, ts):
     assert verify_bag(tmp_path / "bag").records == 0
 
 
-def test_existing_bag_is_never_overwritten(make_bag):
+def test_existing_bag_is_never_overwritten_but_an_empty_dir_is_used(make_bag, tmp_path, ts):
     bag = make_bag(events=1)
-    with pytest.raises(EvidenceError):
+    with pytest.raises(EvidenceError) as err:
         EvidenceWriter(bag.path, "again")
+    assert err.value.code == ErrorCode.RECORDER_UNAVAILABLE
     assert verify_bag(bag.path).ok
+    empty = tmp_path / "run" / "bag"
+    empty.mkdir(parents=True)
+    with EvidenceWriter(empty, "run-empty-dir") as writer:
+        writer.record_message(EVENTS_TOPIC, samples.provider_event(ts, 0))
+    assert verify_bag(empty).ok
 
 
 def test_evidence_package_never_imports_rclpy():

@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import re
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.redaction import redact_text
 from .reader import BagContents, BagRecord
 from .topics import APPROVALS_TOPIC, EVENTS_TOPIC, EXECUTIONS_TOPIC, PLANS_TOPIC
 
-_URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^/@\s]+@)?([^\s?#]*)[?#][^\s]*")
-_URL_USER = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
-_SECRET = re.compile(r"(?i)\b(token|api[_-]?key|secret|password|passwd|authorization|signature|sig)\b(\s*[=:]\s*)"
-                     r"(\"[^\"]*\"|'[^']*'|[^\s,;&}]+)")
-_BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
-
 
 def safe_text(text: str, limit: int = 240) -> str:
-    """Display-safe text: URL queries/fragments and userinfo dropped, secret-looking values masked, truncated.
+    """Display-safe text: :func:`~worldforge_ros.core.redaction.redact_text` (URL queries and userinfo, secret
+    values, bearer tokens), then truncated to ``limit`` characters.
 
     Records are redacted before they are written; this is a second guard for what a report shows.
     """
-    out = _URL.sub(lambda m: m.group(1) + m.group(2), str(text))
-    out = _URL_USER.sub(lambda m: m.group(1), out)
-    out = _SECRET.sub(lambda m: m.group(1) + m.group(2) + "<redacted>", out)
-    out = _BEARER.sub("Bearer <redacted>", out)
+    out = redact_text(str(text))
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 

@@ -39,7 +39,8 @@ def _failure(exc: BaseException, doing: str) -> EvidenceError:
 
 
 class EvidenceWriter:
-    """Writes hash-chained evidence records into ``bag_dir`` (a new rosbag2 directory).
+    """Writes hash-chained evidence records into ``bag_dir`` (a new rosbag2 directory; an existing empty directory
+    is accepted, anything else is refused with RECORDER_UNAVAILABLE).
 
     Thread-safe. ``record()`` returns the :class:`ChainLink` written for the record. After any failure every call
     raises :class:`EvidenceError` with the failure's code (fail closed).
@@ -59,6 +60,8 @@ class EvidenceWriter:
         self._last_time = 0
         self._failure: EvidenceError | None = None
         self._closed = False
+        if self.path.is_dir() and not any(self.path.iterdir()):
+            self.path.rmdir()  # an empty, pre-created bag/ (run workspace layout); rosbags creates it itself
         try:
             self._bag = BagFileWriter(self.path, opener=opener)
         except WriterError as exc:
