@@ -158,3 +158,39 @@ def test_any_single_byte_edit_is_pinpointed(make_bag, rewrite_bag, tmp_path, rec
     report = verify_bag(rewrite_bag(bag.path, edit))
     assert not report.ok
     assert report.first_bad is not None and report.first_bad.seq == record + 1
+
+
+def test_dropped_link_is_pinpointed(make_bag, rewrite_bag):
+    bag = make_bag(events=4)
+
+    def drop_link(messages):
+        pos = _record_positions(messages)[1] + 1
+        assert messages[pos][0] == CHAIN_TOPIC
+        return messages[:pos] + messages[pos + 1:]
+
+    report = verify_bag(rewrite_bag(bag.path, drop_link))
+    assert not report.ok and report.first_bad.seq == 2 and "not followed by its evidence link" in report.reason
+
+
+def test_edited_schema_is_detected(make_bag, tmp_path):
+    from rosbags.highlevel import AnyReader
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    bag = make_bag(events=2)
+    dst = tmp_path / "schema" / "bag"
+    dst.parent.mkdir()
+    with AnyReader([bag.path]) as reader, Writer(dst, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        out = {}
+        for c in reader.connections:
+            msgdef = c.msgdef.data
+            if c.topic == EVENTS_TOPIC:  # rename a field but keep the recorded hash
+                msgdef = msgdef.replace("string message\n", "string remark\n", 1)
+            out[c.id] = writer.add_connection(c.topic, c.msgtype, msgdef=msgdef, rihs01=c.digest,
+                                              offered_qos_profiles=c.ext.offered_qos_profiles)
+        for c, t, raw in reader.messages():
+            writer.write(out[c.id], t, raw)
+        meta = read_bag(bag.path).custom_data
+        for key, value in meta.items():
+            writer.set_custom_data(key, value)
+    report = verify_bag(dst)
+    assert not report.ok and "schema edited" in report.reason and "ProviderEvent" in report.reason

@@ -41,6 +41,8 @@ class TopicInfo:
     type_hash: str = ""
     offered_qos_profiles: str = ""
     message_count: int = 0
+    msgdef: str = ""
+    """Message definition stored in the bag (ROS 2 ``.msg`` text with its dependencies)."""
 
 
 @dataclass
@@ -56,6 +58,9 @@ class BagContents:
     finished: bool = True
     """False when ``metadata.yaml`` or the MCAP footer is missing (the bag needs ``evidence recover``)."""
     stream_error: str = ""
+    read_error: str = ""
+    """Why rosbags' ``AnyReader`` refused the bag when the records came from a stream read instead (e.g. a stored
+    message definition that does not match its recorded type hash)."""
 
     @property
     def custom_data(self) -> dict[str, str]:
@@ -140,7 +145,8 @@ def _read_stream(bag_dir: Path, mcap_path: Path, metadata: dict[str, Any] | None
     for channel in stream.channels.values():
         schema = stream.schemas.get(channel.schema_id)
         topics[channel.topic] = TopicInfo(channel.topic, schema.name if schema else "",
-                                          offered_qos_profiles=channel.metadata.get("offered_qos_profiles", ""))
+                                          offered_qos_profiles=channel.metadata.get("offered_qos_profiles", ""),
+                                          msgdef=schema.data.decode("utf-8") if schema else "")
     records = []
     for msg in sorted(stream.messages, key=lambda m: m.log_time):
         channel = stream.channels[msg.channel_id]
@@ -165,14 +171,17 @@ def read_bag(path: Path | str) -> BagContents:
     try:
         with AnyReader(target, default_typestore=get_typestore(Stores.ROS2_KILTED)) as reader:
             topics = {c.topic: TopicInfo(c.topic, c.msgtype, c.digest or "",
-                                         _qos_text(getattr(c.ext, "offered_qos_profiles", [])), 0)
+                                         _qos_text(getattr(c.ext, "offered_qos_profiles", [])), 0,
+                                         c.msgdef.data if c.msgdef else "")
                       for c in reader.connections}
             records = []
             for conn, log_time, raw in reader.messages():
                 topics[conn.topic].message_count += 1
                 records.append(_decoded(conn.topic, conn.msgtype, log_time, bytes(raw), reader.deserialize))
-    except Exception:  # noqa: BLE001 - unfinished file (no footer / no metadata): fall back to a stream read
-        return _read_stream(bag_dir, mcap_path, metadata)
+    except Exception as exc:  # noqa: BLE001 - unfinished file (no footer / no metadata): fall back to a stream read
+        contents = _read_stream(bag_dir, mcap_path, metadata)
+        contents.read_error = f"{type(exc).__name__}: {exc}"
+        return contents
     return BagContents(bag_dir, mcap_path, records, topics, metadata, finished=metadata is not None)
 
 

@@ -1,6 +1,8 @@
 """Verify an evidence bag: schema, hash chain, plan digests and ``metadata.yaml``; pinpoint the first bad record.
 
-Rules: every record on a record topic is followed by its ``EvidenceLink``; the link's seq runs 1..n without gaps,
+Rules: each topic carries its expected type and rosbags reads the bag (a stored message definition must hash to
+its recorded RIHS01);
+every record on a record topic is followed by its ``EvidenceLink``; the link's seq runs 1..n without gaps,
 names the record's topic and log time, carries ``sha256`` of the record's exact bytes, chains onto the previous
 link and recomputes to its own digest; every ``PlanRecord`` satisfies ``sha256(plan_json) == plan_digest``;
 ``metadata.yaml``'s ``custom_data`` names the last digest and the chain length. A chain without a secret proves
@@ -73,6 +75,11 @@ def _check_schema(contents: BagContents) -> str:
             return f"unexpected topic {topic} ({info.msgtype}) in an evidence bag"
         if info.msgtype != expected:
             return f"topic {topic} carries {info.msgtype}, expected {expected}"
+    if contents.metadata is not None and contents.read_error:
+        if "hash mismatch" in contents.read_error:
+            return ("a stored message definition does not match its recorded type hash (schema edited): "
+                    f"{contents.read_error}")
+        return f"rosbags cannot read this finished bag: {contents.read_error}"
     return ""
 
 
