@@ -44,7 +44,7 @@ def node_processes(tmp_path):
     problems = []
     for proc in started:
         code = proc.proc.poll() if proc.proc else None
-        if code not in (None, 0) and not proc.killed_on_purpose:
+        if code not in (None, 0) and not proc.killed_on_purpose and not proc.stopped_by_test:
             problems.append(f"{proc.name} (pid {proc.pid}) exited early with code {code}:\n{proc.output()[-3000:]}")
         how = proc.stop()
         if proc.leaked:

@@ -57,3 +57,36 @@ def plan_request(**fields):
 
 def finite(values) -> bool:
     return bool(np.all(np.isfinite(np.asarray(values, dtype=float))))
+
+
+def write_profile(tmp_path, base: str = "dry_run", **overrides) -> str:
+    """A copy of profile ``base`` with ``overrides`` = {node_name: {param: value}} (None removes a node)."""
+    import yaml
+
+    from worldforge_ros.core.profiles import profile_path
+
+    data = yaml.safe_load(profile_path(base).read_text())
+    for node, params in overrides.items():
+        if params is None:
+            data.pop(node, None)
+            continue
+        data.setdefault(node, {"ros__parameters": {}})["ros__parameters"].update(params)
+    path = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def bringup(node_processes, profile: str, *args: str):
+    argv = installed_executable("bringup") + ["--profile", profile, *args]
+    return node_processes(argv, "bringup")
+
+
+def goals_received(ros_graph):
+    """Latest value of /sim_controller/goals_received (a list that the subscription appends to)."""
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import UInt32
+
+    seen = [None]
+    qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    ros_graph.node.create_subscription(UInt32, "/sim_controller/goals_received", lambda m: seen.append(m.data), qos)
+    return seen

@@ -50,6 +50,7 @@ class NodeProcess:
         self.escalation = ""
         self.leaked = False
         self.killed_on_purpose = False
+        self.stopped_by_test = False
 
     def start(self) -> "NodeProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,6 +85,8 @@ class NodeProcess:
         """Stop by pid: SIGINT, then SIGTERM, then SIGKILL. Returns how it ended; sets ``leaked``."""
         if self.proc is None:
             return "never-started"
+        if self.escalation:
+            return self.escalation  # already stopped
         pgid = self.proc.pid
         how = "exited"
         for sig, wait_s in ((signal.SIGINT, timeout), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
@@ -99,6 +102,7 @@ class NodeProcess:
             except subprocess.TimeoutExpired:
                 continue
         self.escalation = how
+        self.stopped_by_test = True
         # Anything left in the group (children the node spawned) is a leak.
         try:
             os.killpg(pgid, 0)

@@ -23,6 +23,11 @@ def _register(name: str, module: str, help_text: str) -> None:
 
 _register("evidence", "worldforge_ros.evidence.cli_evidence",
           "verify, recover, report on and compare evidence bags (replay/rescore need ROS)")
+_register("plan", "worldforge_ros.commands.plan", "call /worldforge/plan and print the ranked candidates")
+_register("approve", "worldforge_ros.commands.approve",
+          "review a plan (candidates, scores, digest, start state) and approve or refuse it")
+_register("execute", "worldforge_ros.commands.execute", "execute an approved plan through the gate (dry-run by default)")
+_register("doctor", "worldforge_ros.commands.doctor", "provider health, value-free env summary, manifest validity")
 
 
 def build_parser() -> argparse.ArgumentParser:

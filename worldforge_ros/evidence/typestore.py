@@ -84,7 +84,9 @@ def canonical_cdr(store: Typestore, data: bytes | memoryview, msgtype: str) -> b
         message, pos = decode(raw[4:], 0, msgdef.cls, store)
     except Exception as exc:  # noqa: BLE001 - rosbags raises struct/Unicode/Value/Serde errors here
         raise EvidenceError(f"bytes do not decode as {msgtype}: {exc}", ErrorCode.EVIDENCE_FORMAT_INVALID) from exc
-    if len(raw) - 4 - pos > MAX_TRAILING_BYTES:
+    # rclpy's buffer can run past the message (8 bytes per variable-size element were seen for trajectories):
+    # tolerate a tail proportional to the message, never more than a quarter of it.
+    if len(raw) - 4 - pos > MAX_TRAILING_BYTES + (len(raw) // 4):
         raise EvidenceError(f"bytes do not decode as {msgtype}: {len(raw) - 4 - pos} bytes left after the message",
                             ErrorCode.EVIDENCE_FORMAT_INVALID)
     return bytes(store.serialize_cdr(message, msgtype))

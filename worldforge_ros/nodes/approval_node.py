@@ -65,6 +65,8 @@ PARAMS = (
     ParamSpec("record_evidence", True, "Own the evidence bag (false only for tests of the fail-closed path).",
               read_only=True),
     ParamSpec("goal_time_tolerance_s", 0.5, "goal_time_tolerance sent to the controller.", min_value=0.0),
+    ParamSpec("result_timeout_s", 30.0, "Extra time past the trajectory's end to wait for the controller's result.",
+              min_value=1.0),
 )
 
 
@@ -74,10 +76,18 @@ class ApprovalNode(Node):
         self.p = declare_and_validate(self, PARAMS)
         self.gate = ApprovalGate(translators=TranslatorRegistry.from_config(self.p["embodiments_file"] or None),
                                  default_ttl_s=self.p["approval_ttl_s"], start_tolerance=self.p["start_tolerance"])
-        self.recorder = EvidenceRecorder(self, self.p["evidence_dir"]) if self.p["record_evidence"] else None
+        self.recorder: EvidenceRecorder | None = None
+        if self.p["record_evidence"]:
+            try:
+                self.recorder = EvidenceRecorder(self, self.p["evidence_dir"])
+            except EvidenceError as err:  # no recorder: the gate stays up but refuses everything (fail closed)
+                self.get_logger().error(f"{err}: approvals and executions will be refused")
         self.run_id = self.recorder.run_id if self.recorder else ""
         self._live: tuple[tuple[str, ...], np.ndarray, int] | None = None
         self._live_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._in_flight = 0
+        self._in_flight_lock = threading.Condition()
         self._records_pub_a = self.create_publisher(ApprovalRecord, "/worldforge/approvals", RECORDS_QOS)
         self._records_pub_e = self.create_publisher(ExecutionRecord, "/worldforge/executions", RECORDS_QOS)
         self._serial = MutuallyExclusiveCallbackGroup()
@@ -180,6 +190,16 @@ class ApprovalNode(Node):
 
     # ---- execute --------------------------------------------------------------------------------------------
     def _execute(self, goal_handle: Any) -> ExecutePlan.Result:
+        with self._in_flight_lock:
+            self._in_flight += 1
+        try:
+            return self._execute_checked(goal_handle)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
+                self._in_flight_lock.notify_all()
+
+    def _execute_checked(self, goal_handle: Any) -> ExecutePlan.Result:
         req = goal_handle.request
         result = ExecutePlan.Result(dry_run=not self.p["execution_enabled"])
         rec = ExecutionRecord(approval_id=req.approval_id, plan_digest=req.plan_digest, run_id=self.run_id,
@@ -260,10 +280,17 @@ class ApprovalNode(Node):
             raise WorldForgeRosError("controller rejected the goal", ErrorCode.CONTROLLER_REJECTED)
         result_future = sent.get_result_async()
         canceled = False
+        end = goal.trajectory.points[-1].time_from_start
+        limit = time.monotonic() + end.sec + end.nanosec * 1e-9 + self.p["goal_time_tolerance_s"] + \
+            self.p["result_timeout_s"]
         while not result_future.done():
-            if goal_handle.is_cancel_requested and not canceled:
+            if (goal_handle.is_cancel_requested or self._stopping.is_set()) and not canceled:
                 canceled = True
-                self._wait(sent.cancel_goal_async(), 10.0)
+                limit = min(limit, time.monotonic() + 5.0)
+                self._wait(sent.cancel_goal_async(), 5.0)
+            if time.monotonic() > limit:
+                raise WorldForgeRosError("no result from the controller in time" + (" after cancel" if canceled else ""),
+                                         ErrorCode.CONTROLLER_ABORTED)
             time.sleep(0.01)
         ctrl = result_future.result()
         rec.controller_error_code = result.controller_error_code = int(ctrl.result.error_code)
@@ -294,6 +321,11 @@ class ApprovalNode(Node):
         return future.result() if done.wait(timeout) else None
 
     def destroy_node(self) -> None:
+        # Stop forwarding (cancels a running controller goal), let in-flight executions record their outcome,
+        # then close the bag (metadata.yaml with the chain head).
+        self._stopping.set()
+        with self._in_flight_lock:
+            self._in_flight_lock.wait_for(lambda: self._in_flight == 0, timeout=5.0)
         if self.recorder is not None:
             self.recorder.close()
         super().destroy_node()

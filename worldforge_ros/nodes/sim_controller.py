@@ -71,6 +71,7 @@ class SimController(Node):
         self.velocities = np.zeros_like(self.positions)
         self._lock = threading.Lock()
         self._busy = threading.Lock()
+        self._stopping = threading.Event()
         self.goals_received = 0
         self.action_type, self.action_type_name = follow_joint_trajectory_type(self.p["action_type"])
         group = ReentrantCallbackGroup()
@@ -159,7 +160,7 @@ class SimController(Node):
             fb.actual = JointTrajectoryPoint(positions=actual.tolist())
             fb.error = JointTrajectoryPoint(positions=error.tolist())
             goal_handle.publish_feedback(fb)
-            if goal_handle.is_cancel_requested:
+            if goal_handle.is_cancel_requested or self._stopping.is_set():
                 with self._lock:
                     self.velocities[order] = 0.0
                 goal_handle.canceled()
@@ -187,6 +188,11 @@ class SimController(Node):
                     result.error_string = f"goal tolerance not reached within {gtt:.3f}s"
                     goal_handle.abort()
                     return result
+
+
+    def destroy_node(self) -> None:
+        self._stopping.set()  # ends a running trajectory at once (as canceled)
+        super().destroy_node()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,266 @@
+"""Plan -> approve -> execute on a real graph (bringup: reference providers, planner, gate, sim_controller).
+
+Every adversarial case asserts that the controller received NO goal.
+"""
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graph_helpers import PANDA, PANDA_HOME, bringup, goals_received, plan_request, write_profile
+from ros_harness import wait_until
+from worldforge_ros.core.errors import ErrorCode
+
+pytestmark = pytest.mark.graph
+
+CHECKLIST = dict(workspace_clear=True, emergency_stop_available=True, operator_present=True, controller_isolated=True)
+GOAL = [0.1, -0.6, 0.1, -2.2, 0.1, 1.7, 0.9]
+
+
+def _graph(ros_graph, node_processes, tmp_path, *, execution_enabled=False, approval=None, sim=None):
+    approval_params = {"evidence_dir": str(tmp_path / "evidence"), "controller_action_type": "worldforge_ros",
+                       "execution_enabled": execution_enabled, **(approval or {})}
+    sim_params = {"action_type": "worldforge_ros", "time_scale": 4.0, **(sim or {})}
+    profile = write_profile(tmp_path, provider_reference={"reference": {"goal_positions": GOAL, "max_step": 0.05}},
+                            provider_reference_scorer={"reference_scorer": {"goal_positions": GOAL}},
+                            approval=approval_params, sim_controller=sim_params)
+    proc = bringup(node_processes, profile)
+    counts = goals_received(ros_graph)
+    from worldforge_ros.action import ExecutePlan
+    from worldforge_ros.srv import Approve, Plan
+
+    clients = {"plan": ros_graph.client(Plan, "/worldforge/plan"),
+               "approve": ros_graph.client(Approve, "/worldforge/approve"),
+               "execute": ros_graph.action_client(ExecutePlan, "/worldforge/execute")}
+    assert wait_until(lambda: counts[-1] == 0)
+    return proc, clients, counts
+
+
+def _plan(ros_graph, clients):
+    from worldforge_ros.msg import Observation
+
+    resp = None
+
+    def attempt():
+        nonlocal resp
+        resp = ros_graph.call(clients["plan"], plan_request(observation=Observation()))
+        return resp.success
+
+    assert wait_until(attempt, timeout=20), resp.error_message
+    return resp
+
+
+def _approve(ros_graph, clients, digest, **fields):
+    from worldforge_ros.srv import Approve
+
+    req = Approve.Request(plan_digest=digest, approve=True, operator_id="alice", note="looks right", **CHECKLIST)
+    for key, value in fields.items():
+        setattr(req, key, value)
+    # The gate learns plans from the latched /worldforge/plans topic: allow it a moment to arrive.
+    resp = None
+
+    def attempt():
+        nonlocal resp
+        resp = ros_graph.call(clients["approve"], req)
+        return resp.error_code != int(ErrorCode.UNKNOWN_PLAN)
+
+    wait_until(attempt, timeout=10)
+    return resp
+
+
+def _execute(ros_graph, clients, approval_id, digest, feedback=None, cancel_after_feedback=False):
+    from worldforge_ros.action import ExecutePlan
+
+    goal = ExecutePlan.Goal(approval_id=approval_id, plan_digest=digest)
+    fb = feedback if feedback is not None else []
+    handle = ros_graph.wait(clients["execute"].send_goal_async(goal, feedback_callback=fb.append))
+    assert handle.accepted
+    if cancel_after_feedback:
+        assert wait_until(lambda: len(fb) >= 2)
+        ros_graph.wait(handle.cancel_goal_async())
+    return ros_graph.wait(handle.get_result_async(), timeout=60).result
+
+
+def _bag(tmp_path) -> Path:
+    bags = list((tmp_path / "evidence").glob("runs/*/bag"))
+    assert len(bags) == 1, bags
+    return bags[0]
+
+
+def test_plan_approve_execute_end_to_end_with_verified_bag(ros_graph, node_processes, tmp_path):
+    from rosbags.highlevel import AnyReader
+
+    from worldforge_ros.evidence.verify import verify_bag
+
+    proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, execution_enabled=True)
+    plan = _plan(ros_graph, clients)
+    approval = _approve(ros_graph, clients, plan.plan_digest)
+    assert approval.accepted, approval.error_message
+    assert approval.execution_enabled
+    feedback = []
+    result = _execute(ros_graph, clients, approval.approval_id, plan.plan_digest, feedback)
+    assert result.error_code == 0, result.error_string
+    assert result.executed and not result.dry_run
+    assert feedback, "controller feedback was not forwarded"
+    assert counts[-1] == 1
+    assert proc.stop() == "SIGINT"  # closes the bag and writes metadata.yaml
+    bag = _bag(tmp_path)
+    report = verify_bag(bag)
+    assert report.ok, report
+    with AnyReader([bag]) as reader:  # types come from the bag, not from this package
+        topics = {}
+        for conn, _t, raw in reader.messages():
+            topics.setdefault(conn.topic, []).append(reader.deserialize(raw, conn.msgtype))
+    assert topics["/worldforge/plans"][-1].plan_digest == plan.plan_digest
+    assert [a.approval_id for a in topics["/worldforge/approvals"]] == [approval.approval_id]
+    assert topics["/worldforge/approvals"][0].worldforge_certifies_robot_safety is False
+    phases = [e.phase for e in topics["/worldforge/executions"]]
+    assert phases == ["intent", "succeeded"]
+    assert {e.provider for e in topics["/worldforge/events"]} >= {"reference", "reference_scorer", "planner"}
+    assert len(topics["/worldforge/evidence_chain"]) == sum(len(v) for k, v in topics.items()
+                                                              if k != "/worldforge/evidence_chain")
+
+
+@pytest.mark.parametrize("case,code", [
+    ("no_approval", ErrorCode.UNKNOWN_APPROVAL),
+    ("wrong_digest", ErrorCode.DIGEST_MISMATCH),
+    ("expired", ErrorCode.APPROVAL_EXPIRED),
+    ("reused", ErrorCode.APPROVAL_ALREADY_USED),
+])
+def test_execute_refused_without_valid_approval(ros_graph, node_processes, tmp_path, case, code):
+    _proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, execution_enabled=True)
+    plan = _plan(ros_graph, clients)
+    approval = _approve(ros_graph, clients, plan.plan_digest, ttl_s=0.5 if case == "expired" else 0.0)
+    assert approval.accepted, approval.error_message
+    approval_id, digest = approval.approval_id, plan.plan_digest
+    expected_goals = 0
+    if case == "no_approval":
+        approval_id = "apr-0000000000000000"
+    elif case == "wrong_digest":
+        digest = "sha256:" + "f" * 64
+    elif case == "expired":
+        time.sleep(1.0)
+    elif case == "reused":
+        assert _execute(ros_graph, clients, approval_id, digest).executed
+        expected_goals = 1
+    result = _execute(ros_graph, clients, approval_id, digest)
+    assert result.error_code == int(code), result.error_string
+    assert not result.executed
+    time.sleep(0.3)
+    assert counts[-1] == expected_goals
+
+
+def test_incomplete_checklist_refuses_approval(ros_graph, node_processes, tmp_path):
+    _proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, execution_enabled=True)
+    plan = _plan(ros_graph, clients)
+    resp = _approve(ros_graph, clients, plan.plan_digest, controller_isolated=False)
+    assert not resp.accepted and resp.error_code == int(ErrorCode.CHECKLIST_INCOMPLETE)
+    assert "controller_isolated" in resp.error_message
+    assert counts[-1] == 0
+
+
+def test_start_state_drift_beyond_tolerance_refuses(ros_graph, node_processes, tmp_path):
+    from sensor_msgs.msg import JointState
+
+    _proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
+                                    approval={"joint_states_topic": "/drift/joint_states"})
+    plan = _plan(ros_graph, clients)
+    approval = _approve(ros_graph, clients, plan.plan_digest)
+    assert approval.accepted
+    pub = ros_graph.node.create_publisher(JointState, "/drift/joint_states", 10)
+    drifted = list(plan.start_state.position)
+    drifted[3] += 0.05  # 0.05 rad > the 0.01 rad tolerance
+    stop = threading.Event()
+
+    def publish():
+        while not stop.is_set():
+            pub.publish(JointState(name=PANDA, position=drifted))
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=publish, daemon=True)
+    thread.start()
+    try:
+        time.sleep(1.0)
+        result = _execute(ros_graph, clients, approval.approval_id, plan.plan_digest)
+    finally:
+        stop.set()
+        thread.join()
+    assert result.error_code == int(ErrorCode.START_STATE_DRIFT), result.error_string
+    assert counts[-1] == 0
+
+
+def test_dry_run_records_what_would_have_been_sent(ros_graph, node_processes, tmp_path):
+    from worldforge_ros.evidence.reader import read_bag
+
+    proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, execution_enabled=False)
+    plan = _plan(ros_graph, clients)
+    approval = _approve(ros_graph, clients, plan.plan_digest)
+    assert approval.accepted and not approval.execution_enabled
+    result = _execute(ros_graph, clients, approval.approval_id, plan.plan_digest)
+    assert result.dry_run and not result.executed and result.error_code == 0
+    time.sleep(0.3)
+    assert counts[-1] == 0
+    proc.stop()
+    records = [r for r in read_bag(_bag(tmp_path)).records if r.topic == "/worldforge/executions"]
+    assert [r.message.phase for r in records] == ["dry_run"]
+    sent = records[0].message.trajectory
+    selected = plan.candidates[plan.selected_index].trajectory
+    assert np.allclose([p.positions for p in sent.points], [p.positions for p in selected.points])
+
+
+def test_recorder_down_fails_closed(ros_graph, node_processes, tmp_path):
+    _proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
+                                    approval={"record_evidence": False})
+    plan = _plan(ros_graph, clients)
+    approval = _approve(ros_graph, clients, plan.plan_digest)
+    assert not approval.accepted and approval.error_code == int(ErrorCode.RECORDER_UNAVAILABLE)
+    result = _execute(ros_graph, clients, "apr-anything", plan.plan_digest)
+    assert result.error_code == int(ErrorCode.RECORDER_UNAVAILABLE)
+    assert counts[-1] == 0
+
+
+def test_two_concurrent_executes_of_one_approval_run_once(ros_graph, node_processes, tmp_path):
+    from worldforge_ros.action import ExecutePlan
+
+    _proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, execution_enabled=True)
+    plan = _plan(ros_graph, clients)
+    approval = _approve(ros_graph, clients, plan.plan_digest)
+    goal = ExecutePlan.Goal(approval_id=approval.approval_id, plan_digest=plan.plan_digest)
+    handles = [ros_graph.wait(f) for f in [clients["execute"].send_goal_async(goal) for _ in range(2)]]
+    results = [ros_graph.wait(h.get_result_async(), timeout=60).result for h in handles]
+    assert sorted(r.executed for r in results) == [False, True]
+    assert sorted(r.error_code for r in results) == [0, int(ErrorCode.APPROVAL_ALREADY_USED)]
+    assert counts[-1] == 1
+
+
+def test_controller_abort_is_forwarded_and_recorded(ros_graph, node_processes, tmp_path):
+    from worldforge_ros.evidence.reader import read_bag
+
+    proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
+                                   sim={"fault_abort_at_fraction": 0.3, "path_tolerance": 0.001, "time_scale": 1.0})
+    plan = _plan(ros_graph, clients)
+    approval = _approve(ros_graph, clients, plan.plan_digest)
+    result = _execute(ros_graph, clients, approval.approval_id, plan.plan_digest)
+    assert result.error_code == int(ErrorCode.CONTROLLER_ABORTED), result.error_string
+    assert result.controller_error_code == -4  # PATH_TOLERANCE_VIOLATED
+    proc.stop()
+    phases = [r.message.phase for r in read_bag(_bag(tmp_path)).records if r.topic == "/worldforge/executions"]
+    assert phases == ["intent", "aborted"]
+
+
+def test_operator_cancel_is_forwarded_and_recorded(ros_graph, node_processes, tmp_path):
+    from worldforge_ros.evidence.reader import read_bag
+
+    proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
+                                   sim={"time_scale": 0.25})
+    plan = _plan(ros_graph, clients)
+    approval = _approve(ros_graph, clients, plan.plan_digest)
+    result = _execute(ros_graph, clients, approval.approval_id, plan.plan_digest, cancel_after_feedback=True)
+    assert result.error_code == int(ErrorCode.EXECUTION_CANCELED), result.error_string
+    assert not result.executed
+    proc.stop()
+    phases = [r.message.phase for r in read_bag(_bag(tmp_path)).records if r.topic == "/worldforge/executions"]
+    assert phases == ["intent", "canceled"]

@@ -1,0 +1,43 @@
+"""``worldforge-ros execute``: run an approved plan through /worldforge/execute (the gate decides what moves)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--approval", required=True, help="approval id from `worldforge-ros approve`")
+    parser.add_argument("--digest", required=True, help="plan digest the approval is bound to")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the result")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rclpy.action import ActionClient
+
+    from worldforge_ros.action import ExecutePlan
+    from worldforge_ros.commands.ros_client import CliNode
+
+    feedback = []
+    try:
+        with CliNode("worldforge_ros_execute_cli") as cli:
+            client = ActionClient(cli.node, ExecutePlan, "/worldforge/execute")
+            if not client.wait_for_server(timeout_sec=20.0):
+                raise TimeoutError("/worldforge/execute is not available")
+            goal = ExecutePlan.Goal(approval_id=args.approval, plan_digest=args.digest)
+            handle = cli.wait(client.send_goal_async(goal, feedback_callback=feedback.append), 20.0)
+            if not handle.accepted:
+                print("the gate did not accept the goal", file=sys.stderr)
+                return 1
+            result = cli.wait(handle.get_result_async(), args.timeout).result
+    except TimeoutError as exc:
+        print(f"worldforge-ros execute: {exc}", file=sys.stderr)
+        return 3
+    if result.error_code:
+        print(f"execution refused or failed: {result.error_string}", file=sys.stderr)
+        return 1
+    if result.dry_run:
+        print(f"dry-run: nothing moved; recorded what would have been sent ({result.execution_id})")
+    else:
+        print(f"executed: {result.execution_id} ({len(feedback)} feedback messages)")
+    return 0
