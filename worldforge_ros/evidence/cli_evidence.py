@@ -16,8 +16,8 @@ from ..core.errors import WorldForgeRosError
 
 _ROS_COMMANDS = {
     "replay": ("worldforge_ros.nodes.replay", "republish a bag's records on ROS topics (needs ROS 2)"),
-    "rescore": ("worldforge_ros.nodes.rescore", "re-score a bag's recorded candidates with another score provider "
-                                                "(needs ROS 2)"),
+    "rescore": ("worldforge_ros.evidence.rescore", "re-score a bag's recorded candidates with another score provider "
+                                                 "(runs without ROS)"),
 }
 
 
