@@ -9,6 +9,8 @@ controller_action, use_sim_controller) are applied by :func:`apply_arguments` fo
 from __future__ import annotations
 
 import copy
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,9 @@ from .errors import ErrorCode, RequestError
 PACKAGE = "worldforge_ros"
 EXECUTABLES = {"planner": "planner_node", "approval": "approval_node", "sim_controller": "sim_controller"}
 PROFILES = ("dry_run", "lerobot_lewm", "gr00t_lewm")
+FIXTURES_ENV = "WFROS_FIXTURES"
+DEFAULT_FIXTURES = "~/.cache/worldforge_ros/fixtures"
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 @dataclass
@@ -81,6 +86,33 @@ def profile_path(name_or_path: str) -> Path:
     return candidate
 
 
+def expand(value: Any, environ: dict[str, str] | None = None) -> Any:
+    """Expand ``${VAR}`` / ``${VAR:-default}`` and a leading ``~`` in every string of a parameter tree.
+
+    Profiles name model locations this way (``${WFROS_FIXTURES:-~/.cache/worldforge_ros/fixtures}/...``) so one
+    YAML serves the demo, the tests and a lab's own paths. An unset variable without a default is an error.
+    """
+    env = os.environ if environ is None else environ
+    if isinstance(value, dict):
+        return {k: expand(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand(v, env) for v in value]
+    if not isinstance(value, str) or ("$" not in value and not value.startswith("~")):
+        return value
+
+    def substitute(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env and env[name] != "":
+            return env[name]
+        if default is None:
+            raise RequestError(f"profile uses ${{{name}}} but it is not set (give it or write ${{{name}:-default}})",
+                               ErrorCode.INVALID_ARGUMENT)
+        return default
+
+    text = _VARIABLE.sub(substitute, value)
+    return os.path.expanduser(text) if text.startswith("~") else text
+
+
 def executable_for(node_name: str) -> tuple[str, bool]:
     if node_name.startswith("provider_"):
         return "provider_node", True
@@ -98,7 +130,7 @@ def load_profile(name_or_path: str) -> Profile:
         if not isinstance(body, dict) or "ros__parameters" not in body:
             raise RequestError(f"{path}: {node_name!r} has no ros__parameters", ErrorCode.INVALID_ARGUMENT)
         executable, lifecycle = executable_for(node_name)
-        nodes.append(NodeSpec(node_name, executable, lifecycle, dict(body["ros__parameters"] or {})))
+        nodes.append(NodeSpec(node_name, executable, lifecycle, expand(dict(body["ros__parameters"] or {}))))
     return Profile(path.stem, path, nodes)
 
 

@@ -72,7 +72,7 @@ ENTRIES: dict[str, ProviderEntry] = {e.name: e for e in (
         ParamSpec("goal_positions", [], "Goal joint positions (empty: the observation's 'goal_positions' extra).",
                   read_only=True, list_kind="double"),
     )),
-    ProviderEntry("lerobot", "policy", "worldforge_ros.providers.factories", "make_lerobot_policy", (
+    ProviderEntry("lerobot", "policy", "worldforge_ros.providers.lerobot", "make_lerobot_policy", (
         ParamSpec("policy_path", "", "Local LeRobot checkpoint directory (env LEROBOT_POLICY_PATH).", read_only=True),
         ParamSpec("policy_type", "", "act|diffusion|pi0|pi0fast|sac|smolvla|tdmpc|vqbet (env LEROBOT_POLICY_TYPE).",
                   read_only=True),
@@ -101,7 +101,7 @@ ENTRIES: dict[str, ProviderEntry] = {e.name: e for e in (
         ParamSpec("state_keys", [], "state.<key>=joint,joint,... mappings for the observation bridge.",
                   read_only=True),
     )),
-    ProviderEntry("leworldmodel", "score", "worldforge_ros.providers.factories", "make_leworldmodel_scorer", (
+    ProviderEntry("leworldmodel", "score", "worldforge_ros.providers.leworldmodel", "make_leworldmodel_scorer", (
         ParamSpec("policy", "", "Run name, e.g. pusht/lewm (env LEWORLDMODEL_POLICY).", read_only=True),
         ParamSpec("cache_dir", "", "Checkpoint root (env LEWORLDMODEL_CACHE_DIR / STABLEWM_HOME).", read_only=True),
         _COMMON_DEVICE,
