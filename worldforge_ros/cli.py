@@ -28,6 +28,10 @@ _register("approve", "worldforge_ros.commands.approve",
           "review a plan (candidates, scores, digest, start state) and approve or refuse it")
 _register("execute", "worldforge_ros.commands.execute", "execute an approved plan through the gate (dry-run by default)")
 _register("doctor", "worldforge_ros.commands.doctor", "provider health, value-free env summary, manifest validity")
+_register("fixtures", "worldforge_ros.commands.fixtures",
+          "write tiny, labelled UNTRAINED LeRobot and LeWorldModel checkpoints for tests and the demo")
+_register("demo-session", "worldforge_ros.commands.demo_session",
+          "drive a running graph through plan -> approve -> execute (what scripts/demo runs)")
 
 
 def build_parser() -> argparse.ArgumentParser:

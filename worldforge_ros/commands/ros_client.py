@@ -43,6 +43,7 @@ class CliNode:
 
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=2.0)
+        self._thread.join(timeout=5.0)  # a spinning thread left behind aborts the interpreter at exit
         self.node.destroy_node()
         self.context.try_shutdown()
 

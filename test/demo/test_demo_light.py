@@ -1,0 +1,41 @@
+"""scripts/demo --light end to end: the README's first command, on this machine, as a user runs it."""
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from worldforge_ros.evidence.reader import read_bag
+from worldforge_ros.evidence.verify import verify_bag
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_demo(tmp_path, *args):
+    env = dict(os.environ, WFROS_EVIDENCE_DIR=str(tmp_path / "evidence"),
+               WFROS_DOMAIN_ID=os.environ.get("ROS_DOMAIN_ID", "117"))
+    proc = subprocess.run([str(ROOT / "scripts" / "demo"), "--light", *args], cwd=ROOT, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+    return proc, proc.stdout + proc.stderr
+
+
+def test_light_demo_approves_executes_and_leaves_verified_evidence(tmp_path):
+    proc, out = run_demo(tmp_path, "--approve", "--execute")
+    assert proc.returncode == 0, out[-3000:]
+    bag = Path(re.search(r"bag:\s+(\S+)", out).group(1))
+    report = Path(re.search(r"report:\s+(\S+)", out).group(1))
+    assert bag.is_relative_to(tmp_path / "evidence" / "runs")
+    assert verify_bag(bag).ok
+    assert report.is_file() and "<html" in report.read_text().lower()
+    assert "executed on sim_controller" in out
+    topics = {r.topic for r in read_bag(bag).records}
+    assert {"/worldforge/plans", "/worldforge/approvals", "/worldforge/executions"} <= topics
+
+
+def test_light_demo_without_approval_records_a_refusal_and_moves_nothing(tmp_path):
+    proc, out = run_demo(tmp_path)
+    assert proc.returncode == 0, out[-3000:]
+    assert "recording a refusal" in out and "nothing executes" in out
+    bag = Path(re.search(r"bag:\s+(\S+)", out).group(1))
+    assert verify_bag(bag).ok
+    assert "/worldforge/executions" not in {r.topic for r in read_bag(bag).records}

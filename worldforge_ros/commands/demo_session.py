@@ -1,0 +1,133 @@
+"""``worldforge-ros demo-session``: drive a running graph through one plan -> approve -> execute (scripts/demo).
+
+It does what a lab's node and operator would do, through the public interfaces only: read the controller's
+``/joint_states``, build an observation (plus a synthetic camera frame and goal image when the profile's score
+provider needs pixels), call ``/worldforge/plan``, print the ranked candidates, record an operator decision on
+``/worldforge/approve`` (``--approve`` for the non-interactive run; otherwise the operator is asked on the
+terminal, and without a terminal a refusal is recorded), then call ``/worldforge/execute`` (dry-run unless the
+graph was started with execution enabled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+
+import numpy as np
+
+GOAL_OFFSET = np.array([0.30, 0.20, -0.20, 0.30, 0.10, 0.20, 0.0])
+"""Goal = the controller's current joint positions + this offset (rad): a reachable reach for the demo."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", default="reach the goal pose", help="instruction sent with the observation")
+    parser.add_argument("--images", action="store_true",
+                        help="attach a synthetic 'front' camera frame and a goal image (needed by LeWorldModel)")
+    parser.add_argument("--approve", action="store_true",
+                        help="approve non-interactively as 'demo-operator' with the checklist confirmed")
+    parser.add_argument("--operator", default="demo-operator", help="operator id recorded with the decision")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the graph and the plan")
+
+
+def _latest_joint_state(cli, timeout: float):
+    from sensor_msgs.msg import JointState
+
+    got = threading.Event()
+    box = {}
+
+    def on_state(msg):
+        if msg.name:
+            box["msg"] = msg
+            got.set()
+
+    cli.node.create_subscription(JointState, "/joint_states", on_state, 10)
+    if not got.wait(timeout):
+        raise TimeoutError("no /joint_states received (is sim_controller running?)")
+    return box["msg"]
+
+
+def build_observation(joint_state, task: str, images: bool):
+    """ObservationData from the live joint state; goal = current + GOAL_OFFSET (and its image when asked)."""
+    from worldforge_ros.core.observation import ImageData, ObservationData
+
+    positions = np.asarray(joint_state.position, dtype=np.float64)
+    goal = positions + GOAL_OFFSET[: len(positions)]
+    extras = {"goal_positions": goal}
+    frames = ()
+    if images:
+        from worldforge_ros.testing.lewm_fixtures import render_joint_image
+
+        frames = (ImageData("front", "rgb8", render_joint_image(positions)),)
+        extras["goal_image"] = render_joint_image(goal)
+    return ObservationData(stamp_ns=time.time_ns(), task=task, embodiment_tag="panda_7dof",
+                           joint_names=tuple(joint_state.name), joint_positions=positions, images=frames,
+                           extras=extras)
+
+
+def _decide(args, digest: str) -> tuple[bool, dict]:
+    from worldforge_ros.commands.approve import _ask
+    from worldforge_ros.core.approval import CHECKLIST
+
+    if args.approve:
+        return True, {item: True for item in CHECKLIST}
+    if not sys.stdin.isatty():
+        print("demo: no --approve and no terminal to ask: recording a refusal (nothing will execute)")
+        return False, {item: False for item in CHECKLIST}
+    checks = {item: _ask(item.replace("_", " ") + "?") for item in CHECKLIST}
+    return _ask(f"approve plan {digest}?"), checks
+
+
+def run(args: argparse.Namespace) -> int:
+    from rclpy.action import ActionClient
+
+    from worldforge_ros.action import ExecutePlan
+    from worldforge_ros.commands.plan import format_table
+    from worldforge_ros.commands.ros_client import CliNode
+    from worldforge_ros.nodes.conversions import observation_to_msg
+    from worldforge_ros.srv import Approve, Plan
+
+    try:
+        with CliNode("worldforge_ros_demo_session") as cli:
+            plan_client = cli.client(Plan, "/worldforge/plan", args.timeout)
+            joint_state = _latest_joint_state(cli, 30.0)
+            observation = build_observation(joint_state, args.task, args.images)
+            request = Plan.Request(task=args.task, observation=observation_to_msg(observation),
+                                   deadline_s=min(60.0, args.timeout), request_id="demo-plan-1")
+            started = time.perf_counter()
+            plan = cli.wait(plan_client.call_async(request), args.timeout)
+            if not plan.success:
+                print(f"demo: plan failed [{plan.error_code}]: {plan.error_message}", file=sys.stderr)
+                return 1
+            print(f"demo: plan in {time.perf_counter() - started:.2f} s")
+            print(format_table(plan))
+            approve, checks = _decide(args, plan.plan_digest)
+            approve_client = cli.client(Approve, "/worldforge/approve", 20.0)
+            decision = cli.wait(approve_client.call_async(Approve.Request(
+                plan_digest=plan.plan_digest, approve=approve, operator_id=args.operator,
+                note="scripts/demo", **checks)), 20.0)
+            if not decision.accepted:
+                print(f"demo: decision recorded, not approved ({decision.error_message or 'refused'}); "
+                      "nothing executes")
+                return 0
+            print(f"demo: approved ({decision.approval_id}); execution "
+                  f"{'ENABLED: sim_controller moves' if decision.execution_enabled else 'disabled: dry-run record'}")
+            action = ActionClient(cli.node, ExecutePlan, "/worldforge/execute")
+            if not action.wait_for_server(timeout_sec=20.0):
+                raise TimeoutError("/worldforge/execute is not available")
+            handle = cli.wait(action.send_goal_async(ExecutePlan.Goal(approval_id=decision.approval_id,
+                                                                      plan_digest=plan.plan_digest)), 20.0)
+            if not handle.accepted:
+                print("demo: the gate did not accept the execute goal", file=sys.stderr)
+                return 1
+            result = cli.wait(handle.get_result_async(), args.timeout).result
+    except TimeoutError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 3
+    if result.error_code:
+        print(f"demo: execute failed [{result.error_code}]: {result.error_string}", file=sys.stderr)
+        return 1
+    print(f"demo: {'dry-run recorded (nothing moved)' if result.dry_run else 'executed on sim_controller'}: "
+          f"{result.execution_id}")
+    return 0
