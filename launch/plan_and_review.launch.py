@@ -19,6 +19,7 @@ from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
 from worldforge_ros.core.profiles import PACKAGE, apply_arguments, load_profile, parse_bool
+from worldforge_ros.core.workspace import new_run_id
 
 ARGUMENTS = (
     ("profile", "dry_run", "Profile name (config/<name>.yaml: dry_run, lerobot_lewm, gr00t_lewm) or a YAML path."),
@@ -45,7 +46,7 @@ def _nodes(context, *args, **kwargs):
     profile = apply_arguments(load_profile(get("profile")), execution_enabled=parse_bool(get("execution_enabled")),
                               evidence_dir=get("evidence_dir") or None,
                               controller_action=get("controller_action") or None,
-                              use_sim_controller=parse_bool(get("use_sim_controller")))
+                              use_sim_controller=parse_bool(get("use_sim_controller")), run_id=new_run_id())
     actions = []
     for spec in profile.nodes:
         params = spec.flat_parameters()

@@ -135,9 +135,18 @@ def load_profile(name_or_path: str) -> Profile:
 
 
 def apply_arguments(profile: Profile, *, execution_enabled: bool | None = None, evidence_dir: str | None = None,
-                    controller_action: str | None = None, use_sim_controller: bool | None = None) -> Profile:
-    """Apply the launch arguments (None = keep the profile's value); returns a new Profile."""
+                    controller_action: str | None = None, use_sim_controller: bool | None = None,
+                    run_id: str | None = None) -> Profile:
+    """Apply the launch arguments (None = keep the profile's value); returns a new Profile.
+
+    ``run_id`` is stamped on every provider, the planner and the approval node (whose evidence workspace takes
+    that name), so one graph's events, plans and bag share one run id.
+    """
     out = copy.deepcopy(profile)
+    if run_id:
+        for spec in out.nodes:
+            if spec.executable in ("provider_node", "planner_node", "approval_node"):
+                spec.parameters["run_id"] = run_id
     approval = out.node("approval")
     if approval is not None:
         if execution_enabled is not None:

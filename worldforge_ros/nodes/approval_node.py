@@ -62,6 +62,8 @@ PARAMS = (
     ParamSpec("embodiments_file", "", "Embodiments YAML with joint limits (empty = the package's config).",
               read_only=True),
     ParamSpec("evidence_dir", "evidence", "Root of run workspaces (<dir>/runs/<run-id>/bag).", read_only=True),
+    ParamSpec("run_id", "", "Run id of the evidence workspace (empty: a new one; bringup/launch share one per graph).",
+              read_only=True),
     ParamSpec("record_evidence", True, "Own the evidence bag (false only for tests of the fail-closed path).",
               read_only=True),
     ParamSpec("goal_time_tolerance_s", 0.5, "goal_time_tolerance sent to the controller.", min_value=0.0),
@@ -79,7 +81,7 @@ class ApprovalNode(Node):
         self.recorder: EvidenceRecorder | None = None
         if self.p["record_evidence"]:
             try:
-                self.recorder = EvidenceRecorder(self, self.p["evidence_dir"])
+                self.recorder = EvidenceRecorder(self, self.p["evidence_dir"], run_id=self.p["run_id"] or None)
             except EvidenceError as err:  # no recorder: the gate stays up but refuses everything (fail closed)
                 self.get_logger().error(f"{err}: approvals and executions will be refused")
         self.run_id = self.recorder.run_id if self.recorder else ""

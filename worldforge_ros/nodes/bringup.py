@@ -20,6 +20,7 @@ from rclpy.parameter import Parameter
 
 from worldforge_ros.core.errors import WorldForgeRosError
 from worldforge_ros.core.profiles import Profile, apply_arguments, load_profile
+from worldforge_ros.core.workspace import new_run_id
 
 NODE_CLASSES = {
     "provider_node": ("worldforge_ros.nodes.provider_node", "ProviderNode"),
@@ -46,7 +47,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def resolved_profile(args: argparse.Namespace) -> Profile:
     return apply_arguments(load_profile(args.profile), execution_enabled=args.execution_enabled,
                            evidence_dir=args.evidence_dir, controller_action=args.controller_action,
-                           use_sim_controller=args.use_sim_controller)
+                           use_sim_controller=args.use_sim_controller, run_id=new_run_id())
 
 
 def create_nodes(profile: Profile, context: Any = None) -> list[Any]:

@@ -15,14 +15,15 @@ from worldforge_ros.core.errors import ErrorCode, EvidenceError
 
 
 class EvidenceRecorder:
-    def __init__(self, node: Any, evidence_dir: str, config_profile: str = "") -> None:
+    def __init__(self, node: Any, evidence_dir: str, config_profile: str = "", run_id: str | None = None) -> None:
         from worldforge_ros.core.workspace import RunWorkspace
         from worldforge_ros.evidence.writer import EvidenceWriter
 
         self._logger = node.get_logger()
         try:
             self.workspace = RunWorkspace.create(Path(evidence_dir).expanduser(), kind="plan_and_review",
-                                                 command_argv=list(sys.argv), config_profile=config_profile)
+                                                 command_argv=list(sys.argv), config_profile=config_profile,
+                                                 run_id=run_id)
             self.writer = EvidenceWriter(self.workspace.bag_dir, self.workspace.run_id)
         except EvidenceError:
             raise
