@@ -4,7 +4,14 @@ On a ROS machine the package is built by colcon from package.xml/CMakeLists.txt 
 the build type); this file lets a laptop verify and report on evidence bags without ROS.
 """
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+# manifests/ and config/ live at the repository root (the ament layout); a pip install puts them under
+# <prefix>/share/worldforge_ros/, where core.manifests / core.profiles look after the source tree.
+DATA_FILES = [(f"share/worldforge_ros/{d.as_posix()}", [str(f) for f in sorted(d.glob("*.*"))])
+              for d in [Path("config"), Path("manifests/schema"), Path("manifests/runtime")] if d.is_dir()]
 
 setup(
     name="worldforge_ros",
@@ -14,6 +21,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["worldforge_ros", "worldforge_ros.*"]),
     package_data={"worldforge_ros": ["**/*.json", "**/*.yaml"]},
+    data_files=DATA_FILES,
     install_requires=["numpy", "PyYAML", "jsonschema"],
     extras_require={
         "evidence": ["rosbags>=0.11", "mcap>=1.2", "matplotlib"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,9 @@ def config_dir() -> Path:
     here = Path(__file__).resolve().parents[2] / "config"
     if here.is_dir():
         return here
+    pip_data = Path(sys.prefix) / "share" / PACKAGE / "config"  # setup.py data_files (pip install, no ROS)
+    if pip_data.is_dir():
+        return pip_data
     try:
         from ament_index_python.packages import get_package_share_directory
 

@@ -1,8 +1,8 @@
 """Run workspaces: ``<root>/runs/<run-id>/{bag,reports,logs}`` plus ``run_manifest.json``.
 
 Run ids are ``YYYYMMDDTHHMMSSZ-<8 hex>``. Paths are resolved inside the workspace only (``..``, absolute paths
-and symlinks that leave it are refused). The run manifest starts ``running`` and ends ``completed`` or
-``failed``; it is value-free about the environment and its command line is redacted.
+and symlinks that leave it are refused). The run manifest starts ``running`` and ends ``completed``,
+``failed``, ``passed`` or ``skipped`` (validated against ``manifests/schema/run_manifest.schema.json``); it is value-free about the environment and its command line is redacted.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from .redaction import is_secret_key, redact_text
 
 RUN_ID_RE = re.compile(r"^\d{8}T\d{6}Z-[a-f0-9]{8}$")
 MANIFEST_SCHEMA_VERSION = 1
+FINAL_STATUSES = ("completed", "failed", "passed", "skipped")
+"""How a run ends: completed/failed (graph runs), passed/failed/skipped (smoke runs)."""
 _SECRET_FLAGS = ("--token", "--api-token", "--api_token", "--password", "--secret", "--api-key", "--api_key")
 
 
@@ -107,8 +109,14 @@ class RunWorkspace:
             "worldforge_certifies_robot_safety": False,
         }
         ws = cls(run_id, path, manifest)
-        _write_json_atomic(ws.manifest_path, manifest)
+        ws._write()
         return ws
+
+    def _write(self) -> None:
+        from .manifests import validate_run_manifest
+
+        validate_run_manifest(self.manifest)
+        _write_json_atomic(self.manifest_path, self.manifest)
 
     def resolve(self, relpath: str | Path) -> Path:
         """A path inside the workspace; refuses absolute paths, ``..`` and symlinks that leave it."""
@@ -123,8 +131,8 @@ class RunWorkspace:
 
     def finish(self, status: str = "completed", *, event_count: int | None = None,
                result_summary: dict[str, Any] | None = None, artifact_paths: dict[str, str] | None = None) -> None:
-        if status not in ("completed", "failed"):
-            raise RequestError(f"status must be completed or failed, got {status!r}", ErrorCode.INVALID_ARGUMENT)
+        if status not in FINAL_STATUSES:
+            raise RequestError(f"status must be one of {FINAL_STATUSES}, got {status!r}", ErrorCode.INVALID_ARGUMENT)
         self.manifest["status"] = status
         if event_count is not None:
             self.manifest["event_count"] = int(event_count)
@@ -134,4 +142,4 @@ class RunWorkspace:
             self.resolve(rel)
             self.manifest["artifact_paths"][name] = str(rel)
         self.manifest["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        _write_json_atomic(self.manifest_path, self.manifest)
+        self._write()
