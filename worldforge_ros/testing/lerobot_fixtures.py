@@ -15,9 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 
 PANDA_HOME = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
+"""Franka Panda "ready" joint pose (rad), the same numbers as ``test/graph_helpers.PANDA_HOME``."""
 HORIZON = 16
 DOF = 7
 IMAGE_SHAPE = (3, 64, 64)
+README = "README.txt"
+"""Label file written next to every checkpoint (its first word is UNTRAINED)."""
 LABEL = ("UNTRAINED FIXTURE written by worldforge_ros.testing.lerobot_fixtures: seeded random weights. Not a "
          "policy; its actions mean nothing.")
 
@@ -60,7 +63,7 @@ def _save(policy, config, out: Path, camera: bool) -> Path:
     pre, post = make_pre_post_processors(config, dataset_stats=dataset_stats(camera))
     pre.save_pretrained(out)
     post.save_pretrained(out)
-    (out / "UNTRAINED.txt").write_text(LABEL + "\n")
+    (out / README).write_text(LABEL + "\n")
     return out
 
 
