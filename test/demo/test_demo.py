@@ -1,4 +1,4 @@
-"""scripts/demo --light end to end: the README's first command, on this machine, as a user runs it."""
+"""scripts/demo end to end (light and full): the README's first command, on this machine, as a user runs it."""
 
 import os
 import re
@@ -39,3 +39,18 @@ def test_light_demo_without_approval_records_a_refusal_and_moves_nothing(tmp_pat
     bag = Path(re.search(r"bag:\s+(\S+)", out).group(1))
     assert verify_bag(bag).ok
     assert "/worldforge/executions" not in {r.topic for r in read_bag(bag).records}
+
+
+def test_full_demo_with_real_lerobot_and_lewm_providers_executes_on_sim_controller(tmp_path):
+    env = dict(os.environ, WFROS_EVIDENCE_DIR=str(tmp_path / "evidence"), WFROS_FIXTURES=str(tmp_path / "fixtures"),
+               WFROS_DOMAIN_ID=os.environ.get("ROS_DOMAIN_ID", "117"))
+    proc = subprocess.run([str(ROOT / "scripts" / "demo"), "--approve", "--execute"], cwd=ROOT, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "profile lerobot_lewm" in out and "executed on sim_controller" in out
+    assert (tmp_path / "fixtures" / "fixtures.json").is_file()
+    bag = Path(re.search(r"bag:\s+(\S+)", out).group(1))
+    assert verify_bag(bag).ok
+    events = [r for r in read_bag(bag).records if r.topic == "/worldforge/events"]
+    assert events  # provider calls of the real runtimes were recorded
