@@ -1,12 +1,19 @@
-"""ObservationData -> a LeRobot observation dict (unbatched; the policy's preprocessor adds the batch dimension).
+"""ObservationData -> a LeRobot observation batch, shaped by the policy's ``input_features``.
 
-Keys follow the policy config's ``input_features``:
+What each input feature is built from (all tensors float32 with a leading batch dimension of 1, on the CPU; the
+policy's pre-processor then normalizes them and moves them to the device):
 
-- ``observation.state``: joint positions in ``joint_names`` order (the provider's parameter, else the
-  observation's own order), length checked against the feature shape;
-- ``observation.image`` / ``observation.images.<camera>``: the camera's frame as ``(C, H, W)`` float32 in
-  ``[0, 1]``, resized to the feature's shape (RGB; bgr8 and mono8 converted);
-- ``observation.environment_state``: the observation extra ``environment_state``, else ``goal_positions``.
+- ``observation.state`` (STATE): the joint positions, in ``joint_names`` order when given (picked by name),
+  else in the observation's order; the count must equal the feature's shape;
+- ``observation.images.<cam>`` (VISUAL): the frame of camera ``<cam>``; ``observation.image`` (one camera
+  policies): the first frame. RGB (``bgr8`` flipped, ``mono8`` repeated, alpha dropped), resized to the feature's
+  ``(C, H, W)``, scaled to ``[0, 1]`` - what ``lerobot.envs.utils.preprocess_observation`` produces;
+- ``observation.environment_state`` (ENV): the extra ``observation.environment_state``, else
+  ``environment_state``, else ``goal_positions`` (the demo's goal joint positions);
+- any other feature: the extra of the same name (or the name without ``observation.``).
+
+``task`` carries the instruction for language-conditioned policies. Missing joints, cameras or extras and wrong
+sizes are typed 1xx :class:`RequestError`s naming what is missing and what is there.
 """
 
 from __future__ import annotations
@@ -16,89 +23,138 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..core.errors import ErrorCode, RequestError
-from ..core.observation import ObservationData
+from ..core.observation import ImageData, ObservationData
 
-STATE = "observation.state"
-ENV_STATE = "observation.environment_state"
-IMAGE = "observation.image"
+STATE_KEY = "observation.state"
+SINGLE_IMAGE_KEY = "observation.image"
 IMAGES_PREFIX = "observation.images."
-ENV_EXTRAS = ("environment_state", "goal_positions")
+ENV_STATE_KEY = "observation.environment_state"
+ENV_STATE_EXTRAS = (ENV_STATE_KEY, "environment_state", "goal_positions")
+"""Extras tried, in order, for ``observation.environment_state``."""
 
 
-def _state(observation: ObservationData, joint_names: Sequence[str], size: int) -> np.ndarray:
-    if not observation.joint_names:
-        raise RequestError("the policy needs observation.state but the observation has no joint state",
+def feature_kind(feature: Any) -> str:
+    """``STATE`` / ``VISUAL`` / ``ENV`` / ``ACTION`` ... of a ``PolicyFeature`` (or a ``{"type": ...}`` dict)."""
+    kind = feature.get("type") if isinstance(feature, Mapping) else getattr(feature, "type", "")
+    return str(getattr(kind, "value", getattr(kind, "name", kind))).upper()
+
+
+def feature_shape(feature: Any) -> tuple[int, ...]:
+    shape = feature.get("shape") if isinstance(feature, Mapping) else getattr(feature, "shape", ())
+    return tuple(int(v) for v in shape)
+
+
+def state_vector(observation: ObservationData, size: int, joint_names: Sequence[str] = ()) -> np.ndarray:
+    """Joint positions for ``observation.state``: ``(size,)`` float32 in the configured joint order."""
+    names = tuple(observation.joint_names)
+    positions = np.asarray(observation.joint_positions, dtype=np.float64).reshape(-1)
+    if not names or positions.size == 0:
+        raise RequestError(f"the policy needs {STATE_KEY} ({size} values) but the observation has no joint state",
                            ErrorCode.OBSERVATION_MISSING)
-    positions = dict(zip(observation.joint_names, np.asarray(observation.joint_positions, dtype=np.float64)))
-    order = list(joint_names) or list(observation.joint_names)
-    missing = [n for n in order if n not in positions]
-    if missing:
-        raise RequestError(f"observation lacks joints {missing}", ErrorCode.JOINT_NAMES_MISMATCH)
-    state = np.array([positions[n] for n in order], dtype=np.float32)
-    if state.shape != (size,):
-        raise RequestError(f"policy expects a state of {size} values, the observation gives {state.size}",
+    if positions.size != len(names):
+        raise RequestError(f"observation has {len(names)} joint names but {positions.size} positions",
+                           ErrorCode.OBSERVATION_INVALID)
+    if joint_names:
+        missing = [n for n in joint_names if n not in names]
+        if missing:
+            raise RequestError(f"observation lacks joints {missing} required for {STATE_KEY} (has {list(names)})",
+                               ErrorCode.JOINT_NAMES_MISMATCH)
+        index = {n: i for i, n in enumerate(names)}
+        positions = positions[[index[n] for n in joint_names]]
+    if positions.size != size:
+        order = "configured joint_names" if joint_names else "the observation's joints"
+        raise RequestError(f"{STATE_KEY} has {positions.size} values ({order}) but the policy expects {size}",
                            ErrorCode.SHAPE_MISMATCH)
-    if not np.all(np.isfinite(state)):
+    if not np.all(np.isfinite(positions)):
         raise RequestError("joint positions contain NaN/Inf", ErrorCode.NON_FINITE_VALUE)
-    return state
+    return positions.astype(np.float32)
 
 
-def _image(observation: ObservationData, camera: str, shape: Sequence[int]) -> Any:
+def _rgb(frame: ImageData) -> np.ndarray:
+    pixels = np.asarray(frame.pixels)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4):
+        raise RequestError(f"camera {frame.camera!r} image must be (H, W, 1|3|4) uint8, got {pixels.dtype} "
+                           f"{list(pixels.shape)}", ErrorCode.OBSERVATION_INVALID)
+    if pixels.shape[2] == 1:
+        return np.repeat(pixels, 3, axis=2)
+    rgb = pixels[..., :3]
+    return rgb[..., ::-1] if frame.encoding.lower().startswith("bgr") else rgb
+
+
+def image_tensor(frame: ImageData, shape: tuple[int, ...]) -> Any:
+    """A frame as a ``(1, C, H, W)`` float32 tensor in ``[0, 1]`` resized to the feature's ``(C, H, W)``."""
     import torch
     import torch.nn.functional as F
 
-    frame = observation.image(camera) if camera else (observation.images[0] if observation.images else None)
+    if len(shape) != 3 or shape[0] not in (1, 3):
+        raise RequestError(f"unsupported image feature shape {list(shape)} (expected (1|3, H, W))",
+                           ErrorCode.SHAPE_MISMATCH)
+    channels, height, width = shape
+    tensor = torch.from_numpy(np.ascontiguousarray(_rgb(frame))).permute(2, 0, 1).unsqueeze(0)
+    tensor = tensor.to(torch.float32) / 255.0
+    if tuple(tensor.shape[-2:]) != (height, width):
+        tensor = F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+    if channels == 1:
+        tensor = tensor.mean(dim=1, keepdim=True)
+    return tensor.clamp_(0.0, 1.0).contiguous()
+
+
+def camera_for(observation: ObservationData, key: str) -> ImageData:
+    """The frame feeding image feature ``key``."""
+    cameras = [img.camera for img in observation.images]
+    if key == SINGLE_IMAGE_KEY:
+        if not observation.images:
+            raise RequestError(f"the policy needs {SINGLE_IMAGE_KEY} but the observation has no camera image",
+                               ErrorCode.OBSERVATION_MISSING)
+        return observation.images[0]
+    camera = key[len(IMAGES_PREFIX):] if key.startswith(IMAGES_PREFIX) else key
+    frame = observation.image(camera)
     if frame is None:
-        raise RequestError(f"policy needs camera {camera or '(any)'!r}; observation has "
-                           f"{[img.camera for img in observation.images]}", ErrorCode.OBSERVATION_MISSING)
-    pixels = np.asarray(frame.pixels)
-    if pixels.dtype != np.uint8 or pixels.ndim != 3:
-        raise RequestError(f"camera {frame.camera!r} must be (H, W, C) uint8", ErrorCode.OBSERVATION_INVALID)
-    if pixels.shape[2] == 1 or frame.encoding == "mono8":
-        pixels = np.repeat(pixels[..., :1], 3, axis=2)
-    elif frame.encoding.startswith("bgr"):
-        pixels = pixels[..., 2::-1]
-    channels, height, width = (int(s) for s in shape)
-    tensor = torch.from_numpy(np.ascontiguousarray(pixels[..., :channels])).permute(2, 0, 1).float() / 255.0
-    if tuple(tensor.shape[1:]) != (height, width):
-        tensor = F.interpolate(tensor[None], size=(height, width), mode="bilinear", align_corners=False,
-                               antialias=True)[0]
-    return tensor.clamp(0.0, 1.0)
+        raise RequestError(f"the policy needs {key}: the observation has no image from camera {camera!r} "
+                           f"(cameras: {cameras})", ErrorCode.OBSERVATION_MISSING)
+    return frame
 
 
-def _env_state(observation: ObservationData, size: int) -> np.ndarray:
-    for name in ENV_EXTRAS:
-        if name in observation.extras:
-            value = np.asarray(observation.extras[name], dtype=np.float32).reshape(-1)
-            if value.shape != (size,):
-                raise RequestError(f"extra {name!r} has {value.size} values; the policy's environment state has "
-                                   f"{size}", ErrorCode.SHAPE_MISMATCH)
-            if not np.all(np.isfinite(value)):
-                raise RequestError(f"extra {name!r} contains NaN/Inf", ErrorCode.NON_FINITE_VALUE)
-            return value
-    raise RequestError(f"policy needs observation.environment_state: give an observation extra "
-                       f"{' or '.join(repr(n) for n in ENV_EXTRAS)}", ErrorCode.OBSERVATION_MISSING)
+def extra_vector(observation: ObservationData, key: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The extra feeding feature ``key`` (see the module docstring for the names tried), shape-checked."""
+    candidates = ENV_STATE_EXTRAS if key == ENV_STATE_KEY else (key, key.removeprefix("observation."))
+    name = next((n for n in candidates if n in observation.extras), None)
+    if name is None:
+        raise RequestError(f"the policy needs {key} {list(shape)}: give one of the observation extras "
+                           f"{list(candidates)} (extras: {sorted(observation.extras)})", ErrorCode.OBSERVATION_MISSING)
+    try:
+        value = np.asarray(observation.extras[name], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise RequestError(f"observation extra {name!r} is not numeric", ErrorCode.INVALID_ARGUMENT) from None
+    if value.size != int(np.prod(shape)):
+        raise RequestError(f"observation extra {name!r} has {value.size} values; {key} expects shape {list(shape)}",
+                           ErrorCode.SHAPE_MISMATCH)
+    if not np.all(np.isfinite(value)):
+        raise RequestError(f"observation extra {name!r} contains NaN/Inf", ErrorCode.NON_FINITE_VALUE)
+    return value.reshape(shape).astype(np.float32)
 
 
 def build_batch(observation: ObservationData, input_features: Mapping[str, Any],
                 joint_names: Sequence[str] = ()) -> dict[str, Any]:
-    """The unbatched LeRobot observation dict for ``input_features`` (``{key: PolicyFeature}``)."""
+    """The batch (before the pre-processor) for a policy with ``input_features``; see the module docstring."""
     import torch
 
     batch: dict[str, Any] = {}
     for key, feature in input_features.items():
-        shape = tuple(int(s) for s in feature.shape)
-        if key == STATE:
-            batch[key] = torch.from_numpy(_state(observation, joint_names, shape[0]))
-        elif key == ENV_STATE:
-            batch[key] = torch.from_numpy(_env_state(observation, shape[0]))
-        elif key == IMAGE:
-            batch[key] = _image(observation, "", shape)
-        elif key.startswith(IMAGES_PREFIX):
-            batch[key] = _image(observation, key[len(IMAGES_PREFIX):], shape)
+        kind, shape = feature_kind(feature), feature_shape(feature)
+        if kind == "VISUAL":
+            batch[key] = image_tensor(camera_for(observation, key), shape)
+        elif key == STATE_KEY or kind == "STATE":
+            size = int(np.prod(shape)) if shape else 0
+            batch[key] = torch.from_numpy(state_vector(observation, size, joint_names)).reshape(1, *shape)
         else:
-            raise RequestError(f"policy input {key!r} has no bridge from ROS observations",
-                               ErrorCode.OBSERVATION_INVALID)
-    if observation.task:
-        batch["task"] = observation.task
+            batch[key] = torch.from_numpy(extra_vector(observation, key, shape)).unsqueeze(0)
+    batch["task"] = observation.task
     return batch
+
+
+def batch_summary(batch: Mapping[str, Any]) -> dict[str, list[int]]:
+    """Value-free ``{key: shape}`` of a batch's tensors (for metadata)."""
+    return {k: list(v.shape) for k, v in batch.items() if hasattr(v, "shape")}
