@@ -104,7 +104,7 @@ class Gr00tCodec:
             raise RequestError(f"array of {array.nbytes} bytes exceeds max_array_bytes={self.max_array_bytes}",
                                ErrorCode.PAYLOAD_TOO_LARGE)
         if self.generation == "n1.7":
-            contiguous = np.ascontiguousarray(array)
+            contiguous = array if array.flags.c_contiguous else array.copy(order="C")
             return {b"nd": True, b"type": contiguous.dtype.str, b"kind": b"",
                     b"shape": list(contiguous.shape), b"data": contiguous.tobytes()}
         buffer = io.BytesIO()

@@ -51,7 +51,7 @@ def encode_json_numpy(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         if obj.dtype.hasobject:
             raise ProviderError("refusing an object-dtype array", ErrorCode.PROVIDER_CONTRACT_VIOLATION)
-        array = np.ascontiguousarray(obj)
+        array = obj if obj.flags.c_contiguous else obj.copy(order="C")
         return {"__numpy__": base64.b64encode(array.tobytes()).decode("ascii"),
                 "dtype": np.lib.format.dtype_to_descr(array.dtype), "shape": list(array.shape)}
     if isinstance(obj, np.generic):

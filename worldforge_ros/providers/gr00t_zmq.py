@@ -51,7 +51,11 @@ class Gr00tZmqClient:
         self.codec = codec
         self.timeout_ms = int(timeout_ms)
         self._api_token = api_token
-        self._context = self._zmq.Context()
+        # One process-wide context, never terminated by us: a per-client context reclaimed by the garbage
+        # collector (a client nobody closed) can run Context.__del__ -> term() after its sockets' weakrefs were
+        # cleared, and term() then waits forever for sockets it can no longer close, freezing whichever thread
+        # ran the collection. Sockets are LINGER=0 and are closed explicitly (close(), rebuild()).
+        self._context = self._zmq.Context.instance()
         self._lock = threading.Lock()
         self._socket = None
         self._monitor = None
@@ -104,8 +108,6 @@ class Gr00tZmqClient:
     def close(self) -> None:
         with self._lock:
             self._close_socket()
-            if not self._context.closed:
-                self._context.term()
 
     def _drain_monitor(self) -> None:
         while self._monitor.poll(0):

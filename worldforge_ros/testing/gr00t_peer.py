@@ -76,6 +76,7 @@ class Gr00tTestPeer:
         self.reset_count = 0
         self.killed = False
         self._context = zmq.Context()
+        self._context.set(zmq.BLOCKY, 0)  # stop() can never hang on unsent replies
         self._socket = self._context.socket(zmq.REP)
         self._socket.setsockopt(zmq.LINGER, 0)
         self.port = self._socket.bind_to_random_port("tcp://127.0.0.1")
@@ -115,7 +116,7 @@ class Gr00tTestPeer:
     def _encode_default(self, obj: Any) -> Any:
         if isinstance(obj, np.ndarray):
             if self.generation == "n1.7":
-                arr = np.ascontiguousarray(obj)
+                arr = obj if obj.flags.c_contiguous else obj.copy(order="C")
                 return {b"nd": True, b"type": arr.dtype.str, b"kind": b"", b"shape": list(arr.shape),
                         b"data": arr.tobytes()}
             return {"__ndarray_class__": True, "as_npy": _np_save(obj)}
@@ -237,3 +238,16 @@ class Gr00tTestPeer:
         action = {k: self._rng.standard_normal((batch, *shape)).astype(np.float32)
                   for k, shape in self.action_shapes.items()}
         return [action, {}]
+
+
+def sample_observation(height: int = 224, width: int = 224, joints: int = 7, camera: str = "front",
+                       task: str = "pick up the cube", seed: int = 0):
+    """A synthetic single-camera :class:`ObservationData` (rgb8 noise + joint positions) for tests/benchmarks."""
+    from ..core.observation import ImageData, ObservationData  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    names = tuple(f"joint_{i}" for i in range(joints))
+    return ObservationData(stamp_ns=1, task=task, joint_names=names,
+                           joint_positions=rng.uniform(-1.0, 1.0, joints),
+                           images=(ImageData(camera, "rgb8", pixels),))
