@@ -30,6 +30,8 @@ _register("execute", "worldforge_ros.commands.execute", "execute an approved pla
 _register("doctor", "worldforge_ros.commands.doctor", "provider health, value-free env summary, manifest validity")
 _register("fixtures", "worldforge_ros.commands.fixtures",
           "write tiny, labelled UNTRAINED LeRobot and LeWorldModel checkpoints for tests and the demo")
+_register("smoke", "worldforge_ros.commands.smoke",
+          "opt-in (WFROS_LIVE=1) live run of one provider on a real checkpoint/server; writes a run manifest")
 _register("demo-session", "worldforge_ros.commands.demo_session",
           "drive a running graph through plan -> approve -> execute (what scripts/demo runs)")
 
