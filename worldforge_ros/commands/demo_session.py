@@ -80,9 +80,7 @@ def _decide(args, digest: str) -> tuple[bool, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rclpy.action import ActionClient
-
-    from worldforge_ros.action import ExecutePlan
+    from worldforge_ros.commands.execute import execute
     from worldforge_ros.commands.plan import format_table
     from worldforge_ros.commands.ros_client import CliNode
     from worldforge_ros.nodes.conversions import observation_to_msg
@@ -113,15 +111,10 @@ def run(args: argparse.Namespace) -> int:
                 return 0
             print(f"demo: approved ({decision.approval_id}); execution "
                   f"{'ENABLED: sim_controller moves' if decision.execution_enabled else 'disabled: dry-run record'}")
-            action = ActionClient(cli.node, ExecutePlan, "/worldforge/execute")
-            if not action.wait_for_server(timeout_sec=20.0):
-                raise TimeoutError("/worldforge/execute is not available")
-            handle = cli.wait(action.send_goal_async(ExecutePlan.Goal(approval_id=decision.approval_id,
-                                                                      plan_digest=plan.plan_digest)), 20.0)
-            if not handle.accepted:
+            result = execute(cli, decision.approval_id, plan.plan_digest, args.timeout)
+            if result is None:
                 print("demo: the gate did not accept the execute goal", file=sys.stderr)
                 return 1
-            result = cli.wait(handle.get_result_async(), args.timeout).result
     except TimeoutError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 3

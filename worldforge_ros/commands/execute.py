@@ -12,24 +12,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the result")
 
 
-def run(args: argparse.Namespace) -> int:
+def execute(cli, approval_id: str, plan_digest: str, timeout: float, feedback: list | None = None):
+    """Send an ExecutePlan goal through ``cli`` (a CliNode) and wait for its result; None if not accepted."""
     from rclpy.action import ActionClient
 
     from worldforge_ros.action import ExecutePlan
+
+    client = ActionClient(cli.node, ExecutePlan, "/worldforge/execute")
+    if not client.wait_for_server(timeout_sec=20.0):
+        raise TimeoutError("/worldforge/execute is not available")
+    goal = ExecutePlan.Goal(approval_id=approval_id, plan_digest=plan_digest)
+    sink = feedback.append if feedback is not None else None
+    handle = cli.wait(client.send_goal_async(goal, feedback_callback=sink), 20.0)
+    if not handle.accepted:
+        return None
+    return cli.wait(handle.get_result_async(), timeout).result
+
+
+def run(args: argparse.Namespace) -> int:
     from worldforge_ros.commands.ros_client import CliNode
 
-    feedback = []
+    feedback: list = []
     try:
         with CliNode("worldforge_ros_execute_cli") as cli:
-            client = ActionClient(cli.node, ExecutePlan, "/worldforge/execute")
-            if not client.wait_for_server(timeout_sec=20.0):
-                raise TimeoutError("/worldforge/execute is not available")
-            goal = ExecutePlan.Goal(approval_id=args.approval, plan_digest=args.digest)
-            handle = cli.wait(client.send_goal_async(goal, feedback_callback=feedback.append), 20.0)
-            if not handle.accepted:
+            result = execute(cli, args.approval, args.digest, args.timeout, feedback)
+            if result is None:
                 print("the gate did not accept the goal", file=sys.stderr)
                 return 1
-            result = cli.wait(handle.get_result_async(), args.timeout).result
     except TimeoutError as exc:
         print(f"worldforge-ros execute: {exc}", file=sys.stderr)
         return 3

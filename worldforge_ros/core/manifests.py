@@ -12,34 +12,21 @@ string that redaction would change (bearer tokens, ``password=...``, signed-URL 
 from __future__ import annotations
 
 import json
-import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from .digests import digest_json
 from .errors import ErrorCode, RequestError
+from .profiles import share_dir
 from .redaction import is_secret_key, redact_text
 
-PACKAGE = "worldforge_ros"
 SCHEMAS = ("runtime_manifest", "run_manifest", "runtime_assets")
 
 
 def manifests_dir() -> Path:
-    """``manifests/`` of the source tree, else ``share/worldforge_ros/manifests`` of the ament install."""
-    here = Path(__file__).resolve().parents[2] / "manifests"
-    if here.is_dir():
-        return here
-    pip_data = Path(sys.prefix) / "share" / PACKAGE / "manifests"  # setup.py data_files (pip install, no ROS)
-    if pip_data.is_dir():
-        return pip_data
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        return Path(get_package_share_directory(PACKAGE)) / "manifests"
-    except Exception as exc:  # ament_index missing or package not installed
-        raise RequestError(f"cannot locate the {PACKAGE} manifests directory: {exc}",
-                           ErrorCode.INVALID_ARGUMENT) from exc
+    """``manifests/`` of the source tree, a pip install or the ament install."""
+    return share_dir("manifests")
 
 
 @lru_cache(maxsize=None)

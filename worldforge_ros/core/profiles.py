@@ -63,20 +63,27 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def config_dir() -> Path:
-    """``config/`` of the source tree, else ``share/worldforge_ros/config`` of the ament install."""
-    here = Path(__file__).resolve().parents[2] / "config"
+def share_dir(name: str) -> Path:
+    """``<name>/`` of the package's data: the source tree, else a pip install's ``<prefix>/share/worldforge_ros``
+    (setup.py data_files), else the ament install's share directory."""
+    here = Path(__file__).resolve().parents[2] / name
     if here.is_dir():
         return here
-    pip_data = Path(sys.prefix) / "share" / PACKAGE / "config"  # setup.py data_files (pip install, no ROS)
+    pip_data = Path(sys.prefix) / "share" / PACKAGE / name
     if pip_data.is_dir():
         return pip_data
     try:
         from ament_index_python.packages import get_package_share_directory
 
-        return Path(get_package_share_directory(PACKAGE)) / "config"
+        return Path(get_package_share_directory(PACKAGE)) / name
     except Exception as exc:  # ament_index missing or package not installed
-        raise RequestError(f"cannot locate {PACKAGE} config directory: {exc}", ErrorCode.INVALID_ARGUMENT) from exc
+        raise RequestError(f"cannot locate the {PACKAGE} {name} directory: {exc}",
+                           ErrorCode.INVALID_ARGUMENT) from exc
+
+
+def config_dir() -> Path:
+    """``config/`` (profiles, embodiments)."""
+    return share_dir("config")
 
 
 def profile_path(name_or_path: str) -> Path:
