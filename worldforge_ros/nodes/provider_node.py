@@ -77,6 +77,7 @@ class ProviderNode(LifecycleNode):
         self.active = False
         self.state_label = "unconfigured"
         self.last_error = ""
+        self.configure_error = ""  # why the last configure failed (kept while unconfigured; requests overwrite last_error)
         self.calls = 0
         self.errors = 0
         self.latency = LatencyWindow()
@@ -107,9 +108,10 @@ class ProviderNode(LifecycleNode):
             self.provider.configure()
             self.health = self.provider.health()
             self._health_at = time.monotonic()
+            self.configure_error = ""
         except Exception as exc:  # a missing runtime is an unhealthy provider, never a crash
             err = exc if isinstance(exc, WorldForgeRosError) else ProviderError(redact_text(str(exc)))
-            self.last_error = str(err)
+            self.last_error = self.configure_error = str(err)
             self.get_logger().error(f"configure failed: {err}")
             self._close_provider()
             self.state_label = "unconfigured"
@@ -262,14 +264,15 @@ class ProviderNode(LifecycleNode):
         elif self.state_label == "inactive":
             level, text = diagnostics.WARN, "configured, not active"
         else:
-            level, text = diagnostics.ERROR, f"{self.state_label}: {self.last_error or 'not configured'}"
+            why = self.configure_error or self.last_error or "not configured"
+            level, text = diagnostics.ERROR, f"{self.state_label}: {why}"
         st = diagnostics.status(
             f"{self.get_name()}: provider {self.provider_name}", level, text, hardware_id=self.provider_name,
             status=self.state_label, capability=self.entry.capability, healthy=healthy,
             reason=getattr(self.health, "reason", "") if self.health else "",
             device=self.config.get("device", "cpu"), loaded=self.provider is not None, calls=self.calls,
             errors=self.errors, p50_ms=f"{self.latency.percentile(50):.3f}", p95_ms=f"{self.latency.percentile(95):.3f}",
-            last_error=self.last_error)
+            last_error=self.last_error, configure_error=self.configure_error)
         self._diag_pub.publish(diagnostics.array(self.get_clock().now().to_msg(), st))
 
 

@@ -40,7 +40,23 @@ def make_reference_scorer(config: dict[str, Any], sink: Callable | None = None) 
     return ReferenceScorer.from_config(config)
 
 
+def parse_state_keys(items: Any) -> dict[str, tuple[str, ...]]:
+    """``["arm=j1,j2,j3", "gripper=g"]`` -> ``{"arm": ("j1", "j2", "j3"), "gripper": ("g",)}``."""
+    from worldforge_ros.core.errors import ErrorCode, RequestError
+
+    out: dict[str, tuple[str, ...]] = {}
+    for item in _strings(items):
+        key, sep, joints = item.partition("=")
+        names = tuple(j.strip() for j in joints.split(",") if j.strip())
+        if not sep or not key.strip() or not names:
+            raise RequestError(f"gr00t.state_keys entry {item!r} is not 'key=joint,joint,...'",
+                               ErrorCode.INVALID_ARGUMENT)
+        out[key.strip().removeprefix("state.")] = names
+    return out
+
+
 def make_gr00t_policy(config: dict[str, Any], sink: Callable | None = None) -> Any:
+    from worldforge_ros.bridges.gr00t_observation import Gr00tObservationBridge
     from worldforge_ros.providers.gr00t import Gr00tPolicy
 
     values = {k: v for k, v in config.items() if k not in ("state_keys",)}
@@ -49,4 +65,8 @@ def make_gr00t_policy(config: dict[str, Any], sink: Callable | None = None) -> A
     for key in ("port", "timeout_ms"):
         if not values.get(key):
             values.pop(key, None)
-    return Gr00tPolicy(event_sink=sink, **values)
+    policy = Gr00tPolicy(event_sink=sink, **values)
+    state = parse_state_keys(config.get("state_keys"))
+    if state:
+        policy._bridge = Gr00tObservationBridge(generation=policy.settings.generation, state_joints=state)
+    return policy
