@@ -19,17 +19,36 @@ GENESIS_DIGEST = "sha256:" + "0" * 64
 """``prev_digest`` of the first record of every chain."""
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _check_float(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"canonical JSON refuses non-finite number {value!r}")
+    return value
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
+        # Fast path for the common case (trajectories: long lists of plain floats): no recursion per element.
+        if all(type(v) in _SCALARS for v in value):
+            for v in value:
+                if type(v) is float:
+                    _check_float(v)
+            return list(value)
         return [_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biuf":
+            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+                raise ValueError("canonical JSON refuses non-finite numbers in an array")
+            return value.tolist()
         return _jsonable(value.tolist())
     if isinstance(value, np.generic):
         return _jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"canonical JSON refuses non-finite number {value!r}")
+    if isinstance(value, float):
+        return _check_float(value)
     return value
 
 

@@ -138,7 +138,11 @@ class PlanData:
 
     def plan_json(self) -> str:
         """Canonical JSON of the plan (sorted keys, compact, UTF-8, NaN refused)."""
-        return canonical_json(self.to_dict())
+        cached = self.__dict__.get("_plan_json")  # immutable plan: serialize once
+        if cached is None:
+            cached = canonical_json(self.to_dict())
+            object.__setattr__(self, "_plan_json", cached)
+        return cached
 
     @property
     def plan_digest(self) -> str:

@@ -1,0 +1,105 @@
+"""Plan overhead vs bare rclpy, recorder on vs off, and planner memory over many plans.
+
+1. ``/worldforge/plan`` end to end with the reference providers (8 candidates x 16 steps x 7 DoF), minus the
+   providers' own compute (measured in-process), divided by the bare rclpy round trips a plan needs with the same
+   payloads (SelectActions -> (8,16,7) tensor, ScoreActions with it, Plan -> 8 trajectories) against an echo
+   server. Target <= 1.5x.
+2. The same plans with the evidence recorder (approval_node) subscribed and writing, vs without. Target <= 5 %.
+3. Planner RSS after warm-up and after N plans. Target < 5 % growth.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+from common import quick, rss_kb, summary, timed, write_result
+from graph import GOAL, HOME, PANDA, Graph, observation
+from ros_harness import RosGraph
+
+
+def provider_compute_ms(n: int) -> float:
+    from worldforge_ros.core.observation import ObservationData
+    from worldforge_ros.providers.reference import ReferencePolicy, ReferenceScorer
+
+    goal = np.array(eval(GOAL))  # noqa: S307 - a literal list
+    obs = ObservationData(stamp_ns=1, joint_names=tuple(PANDA), joint_positions=np.array(HOME),
+                          extras={"goal_positions": goal})
+    policy, scorer = ReferencePolicy(horizon=16, max_step=0.05), ReferenceScorer(goal_positions=goal)
+    chunk = policy.select_actions(obs, 8).actions["action"]
+    return statistics.median(timed(lambda: policy.select_actions(obs, 8), n)) + \
+        statistics.median(timed(lambda: scorer.score_actions(obs, chunk), n))
+
+
+def main() -> int:
+    from worldforge_ros.nodes.conversions import numpy_to_tensor
+    from worldforge_ros.srv import Plan, ScoreActions, SelectActions
+
+    n = 50 if quick() else 500
+    n_memory = 300 if quick() else 10_000
+    graph, ros = Graph(), RosGraph("bench_client")
+    try:
+        graph.reference()
+        graph.echo()
+        plan = ros.client(Plan, "/worldforge/plan")
+        e_select = ros.client(SelectActions, "/bench/echo/select_actions")
+        e_score = ros.client(ScoreActions, "/bench/echo/score_actions")
+        e_plan = ros.client(Plan, "/bench/echo/plan")
+        chunk = numpy_to_tensor("candidates", np.zeros((8, 16, 7)))
+
+        def one_plan():
+            resp = ros.call(plan, Plan.Request(observation=observation(), deadline_s=10.0))
+            assert resp.success, resp.error_message
+
+        def baseline():
+            obs = observation()
+            ros.call(e_select, SelectActions.Request(observation=obs, num_candidates=8, mode="predict_chunk"))
+            ros.call(e_score, ScoreActions.Request(observation=obs, candidates=chunk))
+            ros.call(e_plan, Plan.Request(observation=obs))
+
+        plans, bases = [], []
+        for _ in range(n):  # interleaved so both see the same machine load
+            plans += timed(one_plan, 1, warmup=0)
+            bases += timed(baseline, 1, warmup=0)
+        compute = provider_compute_ms(200)
+        plan_s, base_s = summary(plans), summary(bases)
+        ratio = round((plan_s["median_ms"] - compute) / base_s["median_ms"], 3)
+        write_result("plan_overhead", {
+            "target": "<= 1.5", "ratio": ratio,
+            "ratio_p99": round((plan_s["p99_ms"] - compute) / base_s["p99_ms"], 3),
+            "plan": plan_s, "baseline_bare_rclpy_3_round_trips": base_s, "provider_compute_ms": round(compute, 4)})
+
+        # recorder on vs off (the approval node owns the bag and subscribes to events and plans)
+        off = timed(one_plan, n)
+        evidence = tempfile.mkdtemp(prefix="wfros-bench-ev-")
+        graph.approval(evidence)
+        time.sleep(3.0)  # discovery of the recorder's subscriptions (context only: no assertion on time)
+        on = timed(one_plan, n)
+        off_s, on_s = summary(off), summary(on)
+        write_result("evidence_plan_latency", {
+            "target": "<= 1.05", "ratio": round(on_s["median_ms"] / off_s["median_ms"], 3),
+            "recorder_off": off_s, "recorder_on": on_s})
+        graph.stop("approval")
+
+        # memory of the planner process
+        pid = graph.procs["planner"].pid
+        timed(one_plan, 50)
+        before = rss_kb(pid)
+        started = time.perf_counter()
+        timed(one_plan, n_memory, warmup=0)
+        after = rss_kb(pid)
+        write_result("planner_memory", {
+            "target": "< 1.05", "ratio": round(after / before, 4), "plans": n_memory,
+            "rss_after_warmup_kb": before, "rss_after_kb": after,
+            "seconds": round(time.perf_counter() - started, 1)})
+    finally:
+        ros.close()
+        graph.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""Regenerate the results table of docs/benchmarks.md from bench/results/*.json (full runs preferred)."""
+
+from __future__ import annotations
+
+import json
+
+from common import ROOT, RESULTS
+
+DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+ORDER = ("plan_overhead", "evidence_plan_latency", "planner_memory", "batched_scoring", "evidence_throughput",
+         "gr00t_transport")
+
+
+def baseline(data: dict) -> str:
+    name = data["name"]
+    if name == "plan_overhead":
+        return (f"bare rclpy 3 round trips {data['baseline_bare_rclpy_3_round_trips']['median_ms']} ms; "
+                f"plan {data['plan']['median_ms']} ms (p99 {data['plan']['p99_ms']}), compute "
+                f"{data['provider_compute_ms']} ms; p99 ratio {data['ratio_p99']}")
+    if name == "evidence_plan_latency":
+        return f"plan {data['recorder_off']['median_ms']} ms off / {data['recorder_on']['median_ms']} ms on"
+    if name == "planner_memory":
+        return f"RSS {data['rss_after_warmup_kb']} kB -> {data['rss_after_kb']} kB over {data['plans']} plans"
+    if name == "batched_scoring":
+        m = data["models"]
+        return "; ".join(f"{k} ({v['parameters']:,} params): batched {v['batched_S16']['median_ms']} ms vs 16 "
+                         f"singles {v['singles_16']['median_ms']} ms = {v['ratio']}x" for k, v in m.items())
+    if name == "evidence_throughput":
+        return (f"{data['recorder_events_per_s']:,} events/s (with links, flush each); raw flushed file writes "
+                f"{data['raw_flushed_writes_per_s']:,}/s")
+    if name == "gr00t_transport":
+        return "; ".join(f"{c['generation']} {c['cameras']}x{c['image'][0]}x{c['image'][1]} "
+                         f"({c['request_bytes'] // 1000} kB): {c['ours']['median_ms']} vs {c['raw_pyzmq']['median_ms']}"
+                         f" ms = {c['ratio']}x" for c in data["cases"])
+    return ""
+
+
+def main() -> int:
+    rows = ["| benchmark | target | measured ratio | baseline and context | run |", "|---|---|---|---|---|"]
+    for name in ORDER:
+        path = RESULTS / f"{name}.json"
+        if not path.exists():
+            path = RESULTS / f"{name}-quick.json"
+        if not path.exists():
+            continue
+        data = json.loads(path.read_text())
+        ratio = data["ratio"] if name != "evidence_throughput" else f"{data['recorder_events_per_s']:,}/s"
+        rows.append(f"| {name} | {data['target']} | {ratio} | {baseline(data)} | "
+                    f"{'quick' if data['quick'] else 'full'}, {data['date']} |")
+    text = DOC.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    DOC.write_text(text[:start] + "\n" + "\n".join(rows) + "\n" + text[end:])
+    print(f"[bench] table written to {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
