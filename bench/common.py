@@ -52,7 +52,7 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     data = {"name": name, "quick": quick(), "date": time.strftime("%Y-%m-%d"), "machine": machine(), **data}
     path = RESULTS / f"{name}{'-quick' if quick() else ''}.json"
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    print(f"[bench] {name}: ratio {data.get('ratio')} (target {data.get('target')}) -> {path.relative_to(ROOT)}")
+    print(f"[bench] {name}: ratio {data.get('ratio')} (target {data.get('target')}) -> {path}")
     return path
 
 
