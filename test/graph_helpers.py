@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
-from ros_harness import installed_executable
+from ros_harness import installed_executable, wait_until
+from worldforge_ros.core.errors import ErrorCode
 
 PANDA = [f"panda_joint{i}" for i in range(1, 8)]
 PANDA_HOME = [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785]
@@ -90,3 +92,80 @@ def goals_received(ros_graph):
     qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     ros_graph.node.create_subscription(UInt32, "/sim_controller/goals_received", lambda m: seen.append(m.data), qos)
     return seen
+
+
+# ---- the approval gate on a bringup graph (reference providers, planner, gate, sim_controller) ----
+CHECKLIST = dict(workspace_clear=True, emergency_stop_available=True, operator_present=True, controller_isolated=True)
+GOAL = [0.1, -0.6, 0.1, -2.2, 0.1, 1.7, 0.9]
+
+
+def gate_graph(ros_graph, node_processes, tmp_path, *, execution_enabled=False, approval=None, sim=None):
+    approval_params = {"evidence_dir": str(tmp_path / "evidence"), "controller_action_type": "worldforge_ros",
+                       "execution_enabled": execution_enabled, **(approval or {})}
+    sim_params = {"action_type": "worldforge_ros", "time_scale": 4.0, **(sim or {})}
+    profile = write_profile(tmp_path, provider_reference={"reference": {"goal_positions": GOAL, "max_step": 0.05}},
+                            provider_reference_scorer={"reference_scorer": {"goal_positions": GOAL}},
+                            approval=approval_params, sim_controller=sim_params)
+    proc = bringup(node_processes, profile)
+    counts = goals_received(ros_graph)
+    from worldforge_ros.action import ExecutePlan
+    from worldforge_ros.srv import Approve, Plan
+
+    clients = {"plan": ros_graph.client(Plan, "/worldforge/plan"),
+               "approve": ros_graph.client(Approve, "/worldforge/approve"),
+               "execute": ros_graph.action_client(ExecutePlan, "/worldforge/execute")}
+    assert wait_until(lambda: counts[-1] == 0)
+    return proc, clients, counts
+
+
+def gate_plan(ros_graph, clients):
+    from worldforge_ros.msg import Observation
+
+    resp = None
+
+    def attempt():
+        nonlocal resp
+        resp = ros_graph.call(clients["plan"], plan_request(observation=Observation()))
+        return resp.success
+
+    assert wait_until(attempt, timeout=20), resp.error_message
+    return resp
+
+
+def gate_approve(ros_graph, clients, digest, **fields):
+    from worldforge_ros.srv import Approve
+
+    req = Approve.Request(plan_digest=digest, approve=True, operator_id="alice", note="looks right", **CHECKLIST)
+    for key, value in fields.items():
+        setattr(req, key, value)
+    # The gate learns plans from the latched /worldforge/plans topic: allow it a moment to arrive.
+    resp = None
+
+    def attempt():
+        nonlocal resp
+        resp = ros_graph.call(clients["approve"], req)
+        return resp.error_code != int(ErrorCode.UNKNOWN_PLAN)
+
+    wait_until(attempt, timeout=10)
+    return resp
+
+
+def gate_execute(ros_graph, clients, approval_id, digest, feedback=None, cancel_after_feedback=False):
+    from worldforge_ros.action import ExecutePlan
+
+    goal = ExecutePlan.Goal(approval_id=approval_id, plan_digest=digest)
+    fb = feedback if feedback is not None else []
+    handle = ros_graph.wait(clients["execute"].send_goal_async(goal, feedback_callback=fb.append))
+    assert handle.accepted
+    if cancel_after_feedback:
+        assert wait_until(lambda: len(fb) >= 2)
+        ros_graph.wait(handle.cancel_goal_async())
+    return ros_graph.wait(handle.get_result_async(), timeout=60).result
+
+
+def gate_bag(tmp_path) -> Path:
+    bags = list((tmp_path / "evidence").glob("runs/*/bag"))
+    assert len(bags) == 1, bags
+    return bags[0]
+
+

@@ -24,10 +24,11 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import JointState
 
 from worldforge_ros.core.approval import ApprovablePlan, ApprovalGate, CHECKLIST
-from worldforge_ros.core.digests import digest_json
+from worldforge_ros.core.digests import digest_json, is_digest
 from worldforge_ros.core.errors import ErrorCode, EvidenceError, WorldForgeRosError
 from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.core.plan import PlanData
+from worldforge_ros.core.redaction import redact_text
 from worldforge_ros.msg import ApprovalRecord, ExecutionRecord, PlanRecord
 from worldforge_ros.msg import ProviderEvent as ProviderEventMsg
 from worldforge_ros.core.translator_registry import TranslatorRegistry
@@ -41,6 +42,12 @@ from worldforge_ros.srv import Approve
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 RECORDS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 EVENTS_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+
+def recordable_digest(text: str) -> str:
+    """A caller-given digest as it may be recorded: itself when well-formed, else a value-free marker (callers
+    paste the wrong thing into fields; a token must not reach the bag that way)."""
+    return text if is_digest(text) else f"[malformed digest: {len(text)} chars]"
+
 
 PARAMS = (
     ParamSpec("execution_enabled", False, "Forward approved plans to the controller (false = dry-run records only).",
@@ -155,7 +162,8 @@ class ApprovalNode(Node):
     # ---- approve --------------------------------------------------------------------------------------------
     def _on_approve(self, request: Approve.Request, response: Approve.Response) -> Approve.Response:
         now = self._now_ns()
-        rec = ApprovalRecord(plan_digest=request.plan_digest, operator_id=request.operator_id, note=request.note,
+        rec = ApprovalRecord(plan_digest=recordable_digest(request.plan_digest),
+                             operator_id=redact_text(request.operator_id), note=redact_text(request.note),
                              run_id=self.run_id, execution_enabled=self.p["execution_enabled"],
                              worldforge_certifies_robot_safety=False, approved_at=ns_to_time(now))
         for item in CHECKLIST:
@@ -204,7 +212,8 @@ class ApprovalNode(Node):
     def _execute_checked(self, goal_handle: Any) -> ExecutePlan.Result:
         req = goal_handle.request
         result = ExecutePlan.Result(dry_run=not self.p["execution_enabled"])
-        rec = ExecutionRecord(approval_id=req.approval_id, plan_digest=req.plan_digest, run_id=self.run_id,
+        rec = ExecutionRecord(approval_id=redact_text(req.approval_id), plan_digest=recordable_digest(req.plan_digest),
+                              run_id=self.run_id,
                               dry_run=result.dry_run, controller_action=self.p["controller_action"])
         try:
             if self.recorder is None:

@@ -28,6 +28,7 @@ from worldforge_ros.core.errors import ErrorCode, ProviderError, RequestError, W
 from worldforge_ros.core.events import EventChain, ProviderEvent
 from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.core.plan import PlanData
+from worldforge_ros.core.redaction import redact_text
 from worldforge_ros.core.selection import pool_candidates, select_candidate
 from worldforge_ros.core.trajectory import StartState
 from worldforge_ros.core.translator_registry import TranslatorRegistry
@@ -168,7 +169,11 @@ class PlannerNode(Node):
     def _on_plan(self, req: Plan.Request, resp: Plan.Response) -> Plan.Response:
         started = time.monotonic()
         started_ns = time.time_ns()
-        request_id = req.request_id or uuid.uuid4().hex
+        # Free text from callers is redacted at intake: the plan record is digested and recorded as built, so a
+        # token pasted into a task or request id must never enter it (the policies see the redacted task too).
+        req.task = redact_text(req.task)
+        req.observation.task = redact_text(req.observation.task)
+        request_id = redact_text(req.request_id) or uuid.uuid4().hex
         resp.run_id = self.run_id
         resp.selected_index = -1
         provider_events: list[ProviderEventMsg] = []
