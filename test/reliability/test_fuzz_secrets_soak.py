@@ -186,3 +186,44 @@ def test_soak_plans_and_cycles_lose_no_record(ros_graph, gate, tmp_path):
     print(f"\nsoak: {plans} plans + {cycles} approve/execute cycles; {report.records} records, chain ok; "
           f"bringup RSS {rss[0]} kB -> {rss[1]} kB ({(growth - 1) * 100:+.1f} % over the plans)")
     assert first.success
+
+
+def test_gr00t_server_killed_mid_call_and_restarted_recovers_without_node_restart(ros_graph, node_processes):
+    """The server dies while a call is in flight, comes back on the same port: the same provider node serves again."""
+    from graph_helpers import planner, provider
+    from ros_harness import installed_executable, node_env
+    from worldforge_ros.core.errors import ErrorCode
+    from worldforge_ros.srv import Plan
+    from worldforge_ros.testing.gr00t_peer import Gr00tTestPeer
+
+    peer = Gr00tTestPeer(generation="n1.6", max_requests=500, delay_s=1.5).start()
+    port = peer.port
+    node = node_processes(installed_executable("provider_node") + [
+        "--ros-args", "-r", "__node:=provider_gr00t", "-p", "provider:=gr00t", "-p", "gr00t.host:=127.0.0.1",
+        "-p", f"gr00t.port:={port}", "-p", "gr00t.generation:=n1.6", "-p", "gr00t.timeout_ms:=1000",
+        "-p", "gr00t.action_keys:=['joint_position']", "-p", "gr00t.state_keys:=['arm=" + ",".join(PANDA) + "']"],
+        "provider_gr00t", node_env())
+    provider(node_processes, "reference_scorer", "-p", "reference_scorer.goal_positions:=[0.1, -0.6, 0.1, -2.2, 0.1, 1.7, 0.9]")
+    planner(node_processes, "-p", "policy_providers:=['gr00t']", "-p", "candidates_per_policy:=1")
+    client = ros_graph.client(Plan, "/worldforge/plan")
+    try:
+        ok = ros_graph.call(client, plan_request())
+        assert ok.success or ok.error_code == ErrorCode.NO_FEASIBLE_CANDIDATE, ok.error_message
+        peer.inject("delay")  # the next call hangs in the server ...
+        pending = client.call_async(plan_request(deadline_s=8.0))
+        assert wait_until(lambda: any(r.endpoint == "get_action" for r in peer.requests[-1:]), timeout=10)
+        peer.stop()  # ... which is killed mid-call
+        lost = ros_graph.wait(pending, timeout=20)
+        assert not lost.success and 200 <= lost.error_code < 300, lost.error_message
+    finally:
+        peer.stop() if not peer._stop.is_set() else None
+    with Gr00tTestPeer(generation="n1.6", max_requests=500, port=port):  # restarted on the same address
+        again = None
+
+        def recovered():
+            nonlocal again
+            again = ros_graph.call(client, plan_request())
+            return again.success or again.error_code == ErrorCode.NO_FEASIBLE_CANDIDATE
+
+        assert wait_until(recovered, timeout=20), again.error_message
+    assert node.proc.poll() is None  # the provider node was never restarted

@@ -63,6 +63,7 @@ class Gr00tTestPeer:
     seed: int = 0
     delay_s: float = 1.0
     oversize_bytes: int = 2 * 1024 * 1024
+    port: int = 0  # 0: a random free port; else bind this one (a "restarted" server on the same address)
     requests: list[PeerRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -79,7 +80,10 @@ class Gr00tTestPeer:
         self._context.set(zmq.BLOCKY, 0)  # stop() can never hang on unsent replies
         self._socket = self._context.socket(zmq.REP)
         self._socket.setsockopt(zmq.LINGER, 0)
-        self.port = self._socket.bind_to_random_port("tcp://127.0.0.1")
+        if self.port:
+            self._socket.bind(f"tcp://127.0.0.1:{self.port}")
+        else:
+            self.port = self._socket.bind_to_random_port("tcp://127.0.0.1")
         self.host = "127.0.0.1"
         self._thread = threading.Thread(target=self._serve, name=f"gr00t-test-peer-{self.port}", daemon=True)
 
