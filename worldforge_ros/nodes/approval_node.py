@@ -14,10 +14,8 @@ import time
 from typing import Any
 
 import numpy as np
-import rclpy
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
@@ -35,6 +33,7 @@ from worldforge_ros.core.translator_registry import TranslatorRegistry
 from worldforge_ros.nodes.control_types import follow_joint_trajectory_type
 from worldforge_ros.nodes.conversions import joint_state_arrays, ns_to_time, seconds_to_duration
 from worldforge_ros.nodes.params import declare_and_validate
+from worldforge_ros.nodes.spin import run_node
 from worldforge_ros.nodes.recorder import EvidenceRecorder
 from worldforge_ros.action import ExecutePlan
 from worldforge_ros.srv import Approve
@@ -343,23 +342,7 @@ class ApprovalNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    try:
-        node = ApprovalNode()
-    except WorldForgeRosError as err:
-        print(f"approval_node: {err}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("approval_node", ApprovalNode, argv, threads=4)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ import uuid
 from typing import Any
 
 import numpy as np
-import rclpy
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
@@ -34,9 +32,10 @@ from worldforge_ros.core.trajectory import StartState
 from worldforge_ros.core.translator_registry import TranslatorRegistry
 from worldforge_ros.msg import Candidate, Observation, PlanRecord
 from worldforge_ros.msg import ProviderEvent as ProviderEventMsg
-from worldforge_ros.nodes.conversions import (event_from_msg, event_to_msg, ns_to_time, numpy_to_tensor,
+from worldforge_ros.nodes.conversions import (event_to_msg, ns_to_time, numpy_to_tensor,
                                               observation_from_msg, tensor_to_numpy, trajectory_to_msg)
 from worldforge_ros.nodes.params import declare_and_validate
+from worldforge_ros.nodes.spin import run_node
 from worldforge_ros.srv import Plan, ScoreActions, SelectActions
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -319,23 +318,7 @@ class PlannerNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    try:
-        node = PlannerNode()
-    except WorldForgeRosError as err:
-        print(f"planner_node: {err}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("planner_node", PlannerNode, argv, threads=4)
 
 
 if __name__ == "__main__":

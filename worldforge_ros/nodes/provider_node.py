@@ -14,9 +14,7 @@ import time
 from typing import Any
 
 import numpy as np
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, DurabilityPolicy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -32,6 +30,7 @@ from worldforge_ros.nodes import diagnostics
 from worldforge_ros.nodes.conversions import event_to_msg, numpy_to_tensor, observation_from_msg, tensor_to_numpy
 from worldforge_ros.nodes.latency import LatencyWindow
 from worldforge_ros.nodes.params import declare_and_validate
+from worldforge_ros.nodes.spin import run_node
 from worldforge_ros.providers import registry
 from worldforge_ros.srv import ScoreActions, SelectActions
 
@@ -277,24 +276,7 @@ class ProviderNode(LifecycleNode):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    try:
-        node = ProviderNode()
-    except WorldForgeRosError as err:
-        print(f"provider_node: {err}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = MultiThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node._close_provider()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("provider_node", ProviderNode, argv, on_exit=lambda node: node._close_provider())
 
 
 if __name__ == "__main__":

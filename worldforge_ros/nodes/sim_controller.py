@@ -14,10 +14,8 @@ import time
 from typing import Any
 
 import numpy as np
-import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -30,6 +28,7 @@ from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.nodes.control_types import follow_joint_trajectory_type
 from worldforge_ros.nodes.conversions import duration_to_seconds, trajectory_arrays
 from worldforge_ros.nodes.params import declare_and_validate
+from worldforge_ros.nodes.spin import run_node
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -196,23 +195,7 @@ class SimController(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    try:
-        node = SimController()
-    except (WorldForgeRosError, ValueError) as err:
-        print(f"sim_controller: {err}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = MultiThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("sim_controller", SimController, argv, startup_errors=(WorldForgeRosError, ValueError))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,37 @@
+"""One ``main`` for every node executable: init, build the node, spin a MultiThreadedExecutor, shut down cleanly."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+from worldforge_ros.core.errors import WorldForgeRosError
+
+
+def run_node(name: str, factory: Callable[[], Any], argv: list[str] | None = None, *, threads: int | None = None,
+             startup_errors: tuple[type[BaseException], ...] = (WorldForgeRosError,),
+             on_exit: Callable[[Any], None] | None = None) -> int:
+    """Exit code 2 with a one-line message when ``factory`` raises a startup error (bad parameters ...), else spin
+    until SIGINT / external shutdown and return 0."""
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    try:
+        node = factory()
+    except startup_errors as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = MultiThreadedExecutor(num_threads=threads)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if on_exit is not None:
+            on_exit(node)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
