@@ -28,7 +28,9 @@ def scorer(node_processes):
     provider(node_processes, "reference_scorer", "-p", f"reference_scorer.goal_positions:={GOAL}")
 
 
-def events_log(ros_graph):
+def events_log(ros_graph, publishers):
+    """Collect /worldforge/events once ``publishers`` nodes are matched (events are volatile: a publisher the
+    subscription has not discovered yet would drop what it publishes before the match)."""
     from worldforge_ros.msg import ProviderEvent
 
     seen, lock = [], threading.Lock()
@@ -37,7 +39,9 @@ def events_log(ros_graph):
         with lock:
             seen.append(msg)
 
-    ros_graph.node.create_subscription(ProviderEvent, "/worldforge/events", on_event, 100)
+    sub = ros_graph.node.create_subscription(ProviderEvent, "/worldforge/events", on_event, 100)
+    assert wait_until(lambda: sub.get_publisher_count() >= publishers), \
+        f"{sub.get_publisher_count()} of {publishers} event publishers matched"
     return seen
 
 
@@ -52,7 +56,7 @@ def test_gr00t_plan_pooled_with_reference_then_server_loss_is_typed(ros_graph, n
                  "-p", "reference.max_step:=0.05")
         scorer(node_processes)
         planner(node_processes, "-p", "policy_providers:=['gr00t', 'reference']", "-p", "candidates_per_policy:=3")
-        events = events_log(ros_graph)
+        events = events_log(ros_graph, publishers=4)
         client = ros_graph.client(Plan, "/worldforge/plan")
         resp = ros_graph.call(client, plan_request(task="pick up the cube", request_id="g1"))
         assert resp.success, f"[{resp.error_code}] {resp.error_message}"
@@ -90,7 +94,7 @@ def test_wrong_token_fails_closed_with_a_typed_reason_and_is_never_recorded(ros_
         gr00t_node(node_processes, peer, token=TOKEN, generation="n1.7")
         scorer(node_processes)
         planner(node_processes, "-p", "policy_providers:=['gr00t']")
-        events = events_log(ros_graph)
+        events = events_log(ros_graph, publishers=3)
         client = ros_graph.client(Plan, "/worldforge/plan")
         # The server refuses the token when the node configures: the provider stays unconfigured (fail closed) and
         # a plan gets the typed "not active" error; the node says why on /diagnostics.
