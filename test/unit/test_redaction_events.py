@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from worldforge_ros.core.event_sinks import CallbackSink, FanoutSink, JsonlSink, MemorySink, read_jsonl
 from worldforge_ros.core.events import PHASES, EventChain, ProviderEvent
-from worldforge_ros.core.redaction import REDACTED, redact_text, redact_url
+from worldforge_ros.core.redaction import REDACTED, _apply_text_rules, redact_text, redact_url
 
 SECRET = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", min_size=10,
                  max_size=40).map(lambda s: "S3CR" + s)
@@ -32,6 +32,17 @@ def test_generated_secrets_never_survive_into_a_serialized_event(secret, key, ho
                   "note": f'{{"{key}": "{secret}"}}'},
         request_id=f"req-{key}={secret}")
     assert secret not in serialized(event)
+
+
+FRAGMENTS = st.sampled_from(["Token", "BEARER ", "api-key", "sig", "x-amz-", "://", "https", "=", ": ", "'", '"',
+                              " ", "abc", "ä", "S3CR", "/p?q=1", "&", "{", "}", "password", "Signed_URL"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(FRAGMENTS, max_size=12))
+def test_fast_path_never_changes_what_the_rules_produce(parts):
+    text = "".join(parts)
+    assert redact_text(text) == _apply_text_rules(text)
 
 
 def test_url_rules_keep_what_is_useful():

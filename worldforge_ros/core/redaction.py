@@ -71,7 +71,17 @@ def redact_text(text: str) -> str:
     """Apply every text rule: URLs, bearer tokens, ``key=value`` and ``key: value`` secrets."""
     if not text:
         return text
-    text = _URL.sub(lambda m: redact_url(m.group(1)), str(text))
+    text = str(text)
+    low = text.lower()
+    # Fast path: every rule needs a URL scheme separator or a marker (bearer included) in the text.
+    if "://" not in low and not any(marker in low for marker in _COLON_MARKERS):
+        return text
+    return _apply_text_rules(text)
+
+
+def _apply_text_rules(text: str) -> str:
+    """The text rules without the fast path (tests compare both on generated text)."""
+    text = _URL.sub(lambda m: redact_url(m.group(1)), text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _KV.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
     text = _COLON_QUOTED.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}{m.group(4)}{REDACTED}"
