@@ -98,3 +98,24 @@ def test_follow_joint_trajectory_matches_control_msgs_layout():
     assert list(JointComponentTolerance.get_fields_and_field_types()) == [
         "joint_name", "component", "position", "velocity", "acceleration"]
     assert (JointComponentTolerance.X_AXIS, JointComponentTolerance.ROTATION) == (1, 5)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_trajectory_conversion_round_trips_exactly(dtype):
+    import numpy as np
+    from rclpy.serialization import deserialize_message, serialize_message
+    from trajectory_msgs.msg import JointTrajectory
+
+    from worldforge_ros.nodes.conversions import trajectory_arrays, trajectory_to_msg
+
+    rng = np.random.default_rng(3)
+    names = [f"j{i}" for i in range(7)]
+    pos = rng.normal(size=(7, 16)).astype(dtype).T  # a non-contiguous (T, J) view
+    vel = rng.normal(size=(16, 7)).astype(dtype)
+    times = 0.1 * np.arange(1, 17)
+    msg = deserialize_message(serialize_message(trajectory_to_msg(names, pos, vel, times)), JointTrajectory)
+    got_names, got_pos, got_vel, got_times = trajectory_arrays(msg)
+    assert got_names == tuple(names)
+    np.testing.assert_array_equal(got_pos, pos.astype(np.float64))
+    np.testing.assert_array_equal(got_vel, vel.astype(np.float64))
+    np.testing.assert_allclose(got_times, times, atol=1e-9)
