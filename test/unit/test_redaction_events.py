@@ -45,6 +45,16 @@ def test_fast_path_never_changes_what_the_rules_produce(parts):
     assert redact_text(text) == _apply_text_rules(text)
 
 
+@pytest.mark.parametrize("text", ["Token:///p?q=1", "file:///w.ckpt?X-Amz-Signature=S3CRx#S3CRy", "http://[::1/x?token=S3CRz"])
+def test_scheme_without_host_is_redacted_not_recursed(text):
+    # Found by the property test above: "scheme:///..." with no host sent redact_url back into redact_text
+    # forever (RecursionError out of event construction).
+    out = redact_text(text)
+    assert "?" not in out and "S3CR" not in out
+    event = ProviderEvent.build("gr00t", "policy", "failure", target=text, message=text)
+    assert "S3CR" not in serialized(event)
+
+
 def test_url_rules_keep_what_is_useful():
     assert redact_url("https://u:p@host:8443/v1/act?X-Amz-Signature=abc#f") == "https://host:8443/v1/act"
     assert redact_text("see http://h/p?q=1 now") == "see http://h/p now"

@@ -53,9 +53,11 @@ def redact_url(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:
+        return _strip_query(url)
+    if not parts.scheme:
         return redact_text(url)
-    if not parts.scheme or not parts.netloc:
-        return redact_text(url)
+    if not parts.netloc:  # "file:///x?sig=..", "token:///..": no host to keep, still no query or fragment
+        return _strip_query(url)
     host = parts.hostname or ""
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
@@ -65,6 +67,12 @@ def redact_url(url: str) -> str:
         port = None
     netloc = f"{host}:{port}" if port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _strip_query(url: str) -> str:
+    """A URL-like string that does not parse as scheme://host: cut at ``?``/``#``, then the non-URL text rules
+    (never the URL rule again: that is what called us)."""
+    return _apply_text_rules(re.split(r"[?#]", url, maxsplit=1)[0], urls=False)
 
 
 def redact_text(text: str) -> str:
@@ -79,9 +87,10 @@ def redact_text(text: str) -> str:
     return _apply_text_rules(text)
 
 
-def _apply_text_rules(text: str) -> str:
+def _apply_text_rules(text: str, urls: bool = True) -> str:
     """The text rules without the fast path (tests compare both on generated text)."""
-    text = _URL.sub(lambda m: redact_url(m.group(1)), text)
+    if urls:
+        text = _URL.sub(lambda m: redact_url(m.group(1)), text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _KV.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
     text = _COLON_QUOTED.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}{m.group(4)}{REDACTED}"
