@@ -7,12 +7,11 @@
 import sys
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from worldforge_ros.msg import Candidate
 from worldforge_ros.nodes.conversions import numpy_to_tensor, trajectory_to_msg
+from worldforge_ros.nodes.spin import run_node
 from worldforge_ros.srv import Plan, ScoreActions, SelectActions
 
 N, H, D = 8, 16, 7
@@ -49,16 +48,7 @@ class EchoServer(Node):
 
 
 def main() -> int:
-    rclpy.init()
-    node = EchoServer()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("bench_echo_server", EchoServer, single_threaded=True)
 
 
 if __name__ == "__main__":

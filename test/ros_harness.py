@@ -11,10 +11,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence
+
+from worldforge_ros.commands.ros_client import CliNode
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTALL_PREFIX = ROOT / "install" / "worldforge_ros"
@@ -114,69 +115,24 @@ class NodeProcess:
         return how
 
 
-class RosGraph:
+class RosGraph(CliNode):
     """In-process ROS participant on a private rclpy Context with a background MultiThreadedExecutor."""
 
     def __init__(self, node_name: str = "test_client") -> None:
-        import rclpy
-        from rclpy.context import Context
-        from rclpy.executors import MultiThreadedExecutor
-
-        self.context = Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node(node_name, context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        from rclpy.executors import ExternalShutdownException
-
-        try:
-            self.executor.spin()
-        except (ExternalShutdownException, KeyboardInterrupt):
-            pass
-        except Exception:  # context torn down while spinning
-            if self.context.ok():
-                raise
-
-    def add_node(self, node: Any) -> Any:
-        self.executor.add_node(node)
-        return node
+        super().__init__(node_name, threads=4)
 
     def client(self, srv_type: Any, name: str, timeout: float = DISCOVERY_TIMEOUT_S) -> Any:
-        """A service client that has discovered its server (fails the test after ``timeout``)."""
-        cli = self.node.create_client(srv_type, name)
-        if not cli.wait_for_service(timeout_sec=timeout):
-            raise TimeoutError(f"service {name} not available within {timeout} s")
-        return cli
+        return super().client(srv_type, name, timeout)
 
     def action_client(self, action_type: Any, name: str, timeout: float = DISCOVERY_TIMEOUT_S) -> Any:
-        from rclpy.action import ActionClient
-
-        cli = ActionClient(self.node, action_type, name)
-        if not cli.wait_for_server(timeout_sec=timeout):
-            raise TimeoutError(f"action {name} not available within {timeout} s")
-        return cli
+        return super().action_client(action_type, name, timeout)
 
     @staticmethod
     def wait(future: Any, timeout: float = 30.0) -> Any:
-        """Block until an rclpy future completes (the executor thread completes it)."""
-        done = threading.Event()
-        future.add_done_callback(lambda _f: done.set())
-        if not done.wait(timeout):
-            raise TimeoutError(f"no answer within {timeout} s")
-        return future.result()
+        return CliNode.wait(future, timeout)
 
     def call(self, client: Any, request: Any, timeout: float = 30.0) -> Any:
-        return self.wait(client.call_async(request), timeout)
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=5.0)
-        self.node.destroy_node()
-        self.context.try_shutdown()
-        self._thread.join(timeout=5.0)
+        return super().call(client, request, timeout)
 
 
 def wait_until(predicate, timeout: float = DISCOVERY_TIMEOUT_S, interval: float = 0.05) -> bool:

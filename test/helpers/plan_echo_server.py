@@ -6,11 +6,10 @@ check that the request crossed the process boundary intact.
 
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from worldforge_ros.core.digests import digest_json
+from worldforge_ros.nodes.spin import run_node
 from worldforge_ros.srv import Plan
 
 
@@ -31,16 +30,7 @@ class PlanEchoServer(Node):
 
 
 def main() -> int:
-    rclpy.init()
-    node = PlanEchoServer()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("plan_echo_server", PlanEchoServer, single_threaded=True)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def _decide(args, digest: str) -> tuple[bool, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worldforge_ros.commands.execute import execute
+    from worldforge_ros.commands.execute import execute, report
     from worldforge_ros.commands.plan import format_table
     from worldforge_ros.commands.ros_client import CliNode
     from worldforge_ros.nodes.conversions import observation_to_msg
@@ -112,15 +112,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"demo: approved ({decision.approval_id}); execution "
                   f"{'ENABLED: sim_controller moves' if decision.execution_enabled else 'disabled: dry-run record'}")
             result = execute(cli, decision.approval_id, plan.plan_digest, args.timeout)
-            if result is None:
-                print("demo: the gate did not accept the execute goal", file=sys.stderr)
-                return 1
     except TimeoutError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 3
-    if result.error_code:
-        print(f"demo: execute failed [{result.error_code}]: {result.error_string}", file=sys.stderr)
-        return 1
-    print(f"demo: {'dry-run recorded (nothing moved)' if result.dry_run else 'executed on sim_controller'}: "
-          f"{result.execution_id}")
-    return 0
+    return report(result, "demo")

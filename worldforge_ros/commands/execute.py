@@ -14,13 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(cli, approval_id: str, plan_digest: str, timeout: float, feedback: list | None = None):
     """Send an ExecutePlan goal through ``cli`` (a CliNode) and wait for its result; None if not accepted."""
-    from rclpy.action import ActionClient
-
     from worldforge_ros.action import ExecutePlan
 
-    client = ActionClient(cli.node, ExecutePlan, "/worldforge/execute")
-    if not client.wait_for_server(timeout_sec=20.0):
-        raise TimeoutError("/worldforge/execute is not available")
+    client = cli.action_client(ExecutePlan, "/worldforge/execute", 20.0)
     goal = ExecutePlan.Goal(approval_id=approval_id, plan_digest=plan_digest)
     sink = feedback.append if feedback is not None else None
     handle = cli.wait(client.send_goal_async(goal, feedback_callback=sink), 20.0)
@@ -36,17 +32,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         with CliNode("worldforge_ros_execute_cli") as cli:
             result = execute(cli, args.approval, args.digest, args.timeout, feedback)
-            if result is None:
-                print("the gate did not accept the goal", file=sys.stderr)
-                return 1
     except TimeoutError as exc:
         print(f"worldforge-ros execute: {exc}", file=sys.stderr)
         return 3
-    if result.error_code:
-        print(f"execution refused or failed: {result.error_string}", file=sys.stderr)
+    return report(result, "worldforge-ros execute", len(feedback))
+
+
+def report(result, prefix: str, feedback_count: int | None = None) -> int:
+    """Print an ExecutePlan result (or None: goal not accepted) as one line; the exit code (0 ok, 1 refused)."""
+    if result is None:
+        print(f"{prefix}: the gate did not accept the execute goal", file=sys.stderr)
         return 1
-    if result.dry_run:
-        print(f"dry-run: nothing moved; recorded what would have been sent ({result.execution_id})")
-    else:
-        print(f"executed: {result.execution_id} ({len(feedback)} feedback messages)")
+    if result.error_code:
+        print(f"{prefix}: execution refused or failed [{result.error_code}]: {result.error_string}", file=sys.stderr)
+        return 1
+    done = "dry-run recorded (nothing moved)" if result.dry_run else "executed on sim_controller"
+    extra = f", {feedback_count} feedback messages" if feedback_count is not None and not result.dry_run else ""
+    print(f"{prefix}: {done}: {result.execution_id}{extra}")
     return 0

@@ -1,13 +1,18 @@
-"""A short-lived rclpy participant for CLI commands (own Context, background executor, clean shutdown)."""
+"""A short-lived rclpy participant: own Context, a background executor thread, clean shutdown.
+
+The CLI commands use it for one call each; the test harness and benchmarks build on it (``RosGraph``).
+"""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
+NOT_FOUND_HINT = "is the graph running? same ROS_DOMAIN_ID?"
+
 
 class CliNode:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, threads: int = 2) -> None:
         import rclpy
         from rclpy.context import Context
         from rclpy.executors import MultiThreadedExecutor
@@ -15,34 +20,57 @@ class CliNode:
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node(name, context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
 
     def _spin(self) -> None:
+        from rclpy.executors import ExternalShutdownException
+
         try:
             self.executor.spin()
-        except Exception:
+        except (ExternalShutdownException, KeyboardInterrupt):
             pass
+        except Exception:  # the context was torn down while spinning
+            if self.context.ok():
+                raise
+
+    def add_node(self, node: Any) -> Any:
+        """Spin another node of this context on the same executor."""
+        self.executor.add_node(node)
+        return node
 
     def client(self, srv_type: Any, name: str, timeout: float) -> Any:
+        """A service client that has discovered its server (``TimeoutError`` after ``timeout`` s)."""
         cli = self.node.create_client(srv_type, name)
         if not cli.wait_for_service(timeout_sec=timeout):
-            raise TimeoutError(f"{name} is not available after {timeout:.0f} s (is the graph running? same "
-                               "ROS_DOMAIN_ID?)")
+            raise TimeoutError(f"service {name} is not available after {timeout:.0f} s ({NOT_FOUND_HINT})")
+        return cli
+
+    def action_client(self, action_type: Any, name: str, timeout: float) -> Any:
+        """An action client that has discovered its server (``TimeoutError`` after ``timeout`` s)."""
+        from rclpy.action import ActionClient
+
+        cli = ActionClient(self.node, action_type, name)
+        if not cli.wait_for_server(timeout_sec=timeout):
+            raise TimeoutError(f"action {name} is not available after {timeout:.0f} s ({NOT_FOUND_HINT})")
         return cli
 
     @staticmethod
     def wait(future: Any, timeout: float) -> Any:
+        """Block until an rclpy future completes (the executor thread completes it)."""
         done = threading.Event()
         future.add_done_callback(lambda _f: done.set())
         if not done.wait(timeout):
             raise TimeoutError(f"no answer within {timeout:.0f} s")
         return future.result()
 
+    def call(self, client: Any, request: Any, timeout: float) -> Any:
+        return self.wait(client.call_async(request), timeout)
+
     def close(self) -> None:
-        self.executor.shutdown(timeout_sec=2.0)
+        self.executor.shutdown(timeout_sec=5.0)
         self._thread.join(timeout=5.0)  # a spinning thread left behind aborts the interpreter at exit
         self.node.destroy_node()
         self.context.try_shutdown()

@@ -156,11 +156,9 @@ class ProviderNode(LifecycleNode):
                                 ErrorCode.PROVIDER_NOT_ACTIVE)
 
     def _on_select(self, request: SelectActions.Request, response: SelectActions.Response):
-        started = time.perf_counter()
-        digest, meta = "", {}
         response.provider = self.provider_name
-        try:
-            self._require_active()
+
+        def work(inputs: dict) -> dict:
             obs = observation_from_msg(request.observation, self.base["max_tensor_bytes"])
             n = int(request.num_candidates) or 1
             if n > self.base["max_candidates"]:
@@ -169,30 +167,20 @@ class ProviderNode(LifecycleNode):
             mode = request.mode or "predict_chunk"
             if mode not in ("select_action", "predict_chunk"):
                 raise RequestError(f"mode {mode!r} must be select_action or predict_chunk", ErrorCode.INVALID_ARGUMENT)
-            digest = input_digest(obs, num_candidates=n, mode=mode)
+            inputs["digest"] = input_digest(obs, num_candidates=n, mode=mode)
             result = self.provider.select_actions(obs, n, mode)
             actions = result.actions.get("action")
             if actions is None or actions.ndim != 3 or not np.all(np.isfinite(actions)):
                 raise ProviderError("policy output must hold a finite 'action' tensor of shape (N, H, D)",
                                     ErrorCode.PROVIDER_CONTRACT_VIOLATION)
             response.raw_actions = [numpy_to_tensor(k, v) for k, v in result.actions.items()]
-            meta = dict(result.metadata, candidate_count=int(actions.shape[0]), raw_shape=list(actions.shape),
+            return dict(result.metadata, candidate_count=int(actions.shape[0]), raw_shape=list(actions.shape),
                         embodiment_tag=result.embodiment_tag)
-            response.metadata_json = json.dumps(meta, sort_keys=True, default=str)
-            response.success, response.error_code, response.error_message = True, 0, ""
-            event = self._event("policy", "SELECT_ACTIONS", "success", started, request, digest, meta, "")
-        except Exception as exc:
-            err = self._fail(exc, response)
-            event = self._event("policy", "SELECT_ACTIONS", "failure", started, request, digest,
-                                {"error_code": int(err.code), "error_name": err.name}, str(err))
-        response.event = event
-        return response
+
+        return self._serve("policy", "SELECT_ACTIONS", request, response, work)
 
     def _on_score(self, request: ScoreActions.Request, response: ScoreActions.Response):
-        started = time.perf_counter()
-        digest, meta = "", {}
-        try:
-            self._require_active()
+        def work(inputs: dict) -> dict:
             obs = observation_from_msg(request.observation, self.base["max_tensor_bytes"])
             cands = tensor_to_numpy(request.candidates, self.base["max_tensor_bytes"])
             if cands.ndim != 3 or cands.shape[0] < 1 or cands.dtype.kind != "f":
@@ -200,7 +188,7 @@ class ProviderNode(LifecycleNode):
                                    f"{list(cands.shape)}", ErrorCode.SHAPE_MISMATCH)
             if not np.all(np.isfinite(cands)):
                 raise RequestError("candidates hold NaN or infinite values", ErrorCode.NON_FINITE_VALUE)
-            digest = input_digest(obs, candidates=cands)
+            inputs["digest"] = input_digest(obs, candidates=cands)
             result = self.provider.score_actions(obs, cands)
             scores = np.asarray(result.scores, dtype=np.float64).reshape(-1)
             if scores.shape != (cands.shape[0],) or not np.all(np.isfinite(scores)):
@@ -209,13 +197,24 @@ class ProviderNode(LifecycleNode):
             response.scores = [float(s) for s in scores]
             response.best_index = int(result.best_index)
             response.lower_is_better = bool(result.lower_is_better)
-            meta = dict(result.metadata, candidate_count=int(cands.shape[0]), best_index=int(result.best_index))
+            return dict(result.metadata, candidate_count=int(cands.shape[0]), best_index=int(result.best_index))
+
+        return self._serve("score", "SCORE_ACTIONS", request, response, work)
+
+    def _serve(self, operation: str, method: str, request: Any, response: Any, work: Any) -> Any:
+        """Run ``work(inputs)`` (it fills the response, sets ``inputs['digest']`` once known and returns the
+        metadata); every outcome becomes a typed response plus one chained event, never an exception."""
+        started = time.perf_counter()
+        inputs = {"digest": ""}
+        try:
+            self._require_active()
+            meta = work(inputs)
             response.metadata_json = json.dumps(meta, sort_keys=True, default=str)
             response.success, response.error_code, response.error_message = True, 0, ""
-            event = self._event("score", "SCORE_ACTIONS", "success", started, request, digest, meta, "")
+            event = self._event(operation, method, "success", started, request, inputs["digest"], meta, "")
         except Exception as exc:
             err = self._fail(exc, response)
-            event = self._event("score", "SCORE_ACTIONS", "failure", started, request, digest,
+            event = self._event(operation, method, "failure", started, request, inputs["digest"],
                                 {"error_code": int(err.code), "error_name": err.name}, str(err))
         response.event = event
         return response

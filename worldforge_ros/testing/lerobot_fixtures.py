@@ -69,30 +69,25 @@ def _save(policy, config, out: Path, camera: bool) -> Path:
 
 def write_act_state(out: Path | str, seed: int = 0) -> Path:
     """State-only ACT (state + goal -> 16 x 7 chunk); deterministic; ~0.2 MB."""
-    import torch
-    from lerobot.policies.act.configuration_act import ACTConfig
-    from lerobot.policies.act.modeling_act import ACTPolicy
-
-    torch.manual_seed(seed)
-    inputs, outputs = _features(camera=False)
-    config = ACTConfig(input_features=inputs, output_features=outputs, chunk_size=HORIZON, n_action_steps=HORIZON,
-                       dim_model=32, n_heads=2, dim_feedforward=64, n_encoder_layers=1, n_decoder_layers=1,
-                       latent_dim=8, n_vae_encoder_layers=1, pretrained_backbone_weights=None, device="cpu")
-    return _save(ACTPolicy(config), config, Path(out), camera=False)
+    return _write_act(Path(out), seed, camera=False)
 
 
 def write_act_camera(out: Path | str, seed: int = 0) -> Path:
     """One-camera ACT (front 3x64x64 + state), resnet18 from scratch (no pretrained backbone)."""
+    return _write_act(Path(out), seed, camera=True)
+
+
+def _write_act(out: Path, seed: int, camera: bool) -> Path:
     import torch
     from lerobot.policies.act.configuration_act import ACTConfig
     from lerobot.policies.act.modeling_act import ACTPolicy
 
     torch.manual_seed(seed)
-    inputs, outputs = _features(camera=True)
+    inputs, outputs = _features(camera=camera)
     config = ACTConfig(input_features=inputs, output_features=outputs, chunk_size=HORIZON, n_action_steps=HORIZON,
                        dim_model=32, n_heads=2, dim_feedforward=64, n_encoder_layers=1, n_decoder_layers=1,
                        latent_dim=8, n_vae_encoder_layers=1, pretrained_backbone_weights=None, device="cpu")
-    return _save(ACTPolicy(config), config, Path(out), camera=True)
+    return _save(ACTPolicy(config), config, out, camera=camera)
 
 
 def write_diffusion(out: Path | str, seed: int = 0) -> Path:
