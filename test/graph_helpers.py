@@ -99,13 +99,14 @@ CHECKLIST = dict(workspace_clear=True, emergency_stop_available=True, operator_p
 GOAL = [0.1, -0.6, 0.1, -2.2, 0.1, 1.7, 0.9]
 
 
-def gate_graph(ros_graph, node_processes, tmp_path, *, execution_enabled=False, approval=None, sim=None):
+def gate_graph(ros_graph, node_processes, tmp_path, *, execution_enabled=False, approval=None, sim=None,
+               planner=None):
     approval_params = {"evidence_dir": str(tmp_path / "evidence"), "controller_action_type": "worldforge_ros",
                        "execution_enabled": execution_enabled, **(approval or {})}
     sim_params = {"action_type": "worldforge_ros", "time_scale": 4.0, **(sim or {})}
     profile = write_profile(tmp_path, provider_reference={"reference": {"goal_positions": GOAL, "max_step": 0.05}},
                             provider_reference_scorer={"reference_scorer": {"goal_positions": GOAL}},
-                            approval=approval_params, sim_controller=sim_params)
+                            approval=approval_params, sim_controller=sim_params, **({"planner": planner} if planner else {}))
     proc = bringup(node_processes, profile)
     counts = goals_received(ros_graph)
     from worldforge_ros.action import ExecutePlan
@@ -118,14 +119,45 @@ def gate_graph(ros_graph, node_processes, tmp_path, *, execution_enabled=False, 
     return proc, clients, counts
 
 
-def gate_plan(ros_graph, clients):
+class JointStateWatch:
+    """The test's own view of ``/joint_states``: ``settled()`` is an observation published after the call began."""
+
+    def __init__(self, ros_graph):
+        from sensor_msgs.msg import JointState
+
+        self.latest = None
+        ros_graph.node.create_subscription(JointState, "/joint_states", self._on_state, 1)
+
+    def _on_state(self, msg) -> None:
+        self.latest = msg
+
+    def settled(self, timeout: float = 10.0):
+        """An Observation of the state published after now (after an execution's result: the state it ended in)."""
+        from worldforge_ros.msg import Observation
+
+        since = time.time_ns()
+
+        def fresh() -> bool:
+            msg = self.latest
+            return msg is not None and msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec > since
+
+        assert wait_until(fresh, timeout=timeout, interval=0.01), "no /joint_states published"
+        obs = Observation()
+        obs.joint_state = self.latest
+        obs.stamp = self.latest.header.stamp
+        return obs
+
+
+def gate_plan(ros_graph, clients, observation_source=None):
+    """Plan until it succeeds: from the planner's latest /joint_states, or from ``observation_source()``."""
     from worldforge_ros.msg import Observation
 
     resp = None
 
     def attempt():
         nonlocal resp
-        resp = ros_graph.call(clients["plan"], plan_request(observation=Observation()))
+        obs = observation_source() if observation_source else Observation()
+        resp = ros_graph.call(clients["plan"], plan_request(observation=obs))
         return resp.success
 
     assert wait_until(attempt, timeout=20), resp.error_message

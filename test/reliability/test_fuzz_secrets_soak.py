@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graph_helpers import CHECKLIST, PANDA, gate_approve, gate_bag, gate_execute, gate_graph, gate_plan, plan_request
+from graph_helpers import (CHECKLIST, PANDA, JointStateWatch, gate_approve, gate_bag, gate_execute, gate_graph, gate_plan,
+                           plan_request)
 from ros_harness import wait_until
 
 pytestmark = pytest.mark.graph
@@ -144,12 +145,17 @@ def test_secrets_never_reach_bag_report_or_rosout(ros_graph, node_processes, tmp
     assert any(b"[redacted]" in blob for blob in blobs)  # the texts were recorded, redacted
 
 
-def test_soak_plans_and_cycles_lose_no_record(ros_graph, gate, tmp_path):
+def test_soak_plans_and_cycles_lose_no_record(ros_graph, node_processes, tmp_path):
     from worldforge_ros.evidence.reader import read_bag
     from worldforge_ros.evidence.verify import verify_bag
     from worldforge_ros.msg import Observation
 
-    proc, clients, counts = gate
+    # Back-to-back plans saturate the one bringup process (2 cores here): /joint_states, served by the same
+    # executor, then reaches the planner with gaps of up to ~1 s (2.1 s seen once in CI). The soak measures lost
+    # records and memory, not freshness (OBSERVATION_STALE has its own tests), so it allows older observations.
+    proc, clients, counts = gate_graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
+                                       planner={"max_observation_age_s": 10.0})
+    watch = JointStateWatch(ros_graph)
     long = os.environ.get("WFROS_SOAK") == "1"
     plans, cycles = (10_000, 1_000) if long else (200, 10)
     rss = []
@@ -166,7 +172,9 @@ def test_soak_plans_and_cycles_lose_no_record(ros_graph, gate, tmp_path):
     rss.append(rss_kb())
     executed = 0
     for i in range(cycles):
-        plan = gate_plan(ros_graph, clients)
+        # Each cycle plans from the state the last execution ended in (the planner's own latest state may still
+        # lag behind under this load, and the gate would rightly refuse the drifted start).
+        plan = gate_plan(ros_graph, clients, watch.settled)
         approved = gate_approve(ros_graph, clients, plan.plan_digest)
         assert approved.accepted, approved.error_message
         result = gate_execute(ros_graph, clients, approved.approval_id, plan.plan_digest)

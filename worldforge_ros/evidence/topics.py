@@ -51,14 +51,19 @@ def qos_profile(depth: int, *, transient_local: bool) -> Qos:
     )
 
 
+PLANS_DEPTH = 50
+"""History of ``/worldforge/plans`` (writer and readers): latched for late joiners, and deep enough that a recorder
+briefly behind back-to-back plans loses none (with depth 1 a reliable keep-last writer overwrote unread plans:
+the soak lost 3 of 211)."""
+
 TOPIC_QOS: dict[str, Qos] = {
     EVENTS_TOPIC: qos_profile(100, transient_local=False),
-    PLANS_TOPIC: qos_profile(1, transient_local=True),
+    PLANS_TOPIC: qos_profile(PLANS_DEPTH, transient_local=True),
     APPROVALS_TOPIC: qos_profile(10, transient_local=True),
     EXECUTIONS_TOPIC: qos_profile(10, transient_local=True),
     CHAIN_TOPIC: qos_profile(100, transient_local=False),
 }
-"""Offered QoS per topic (events volatile depth 100, plans latched depth 1, approvals/executions latched 10)."""
+"""Offered QoS per topic (events volatile depth 100, plans latched depth 50, approvals/executions latched 10)."""
 
 
 def normalize_msgtype(msgtype: str) -> str:

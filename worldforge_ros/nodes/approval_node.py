@@ -27,6 +27,7 @@ from worldforge_ros.core.errors import ErrorCode, EvidenceError, WorldForgeRosEr
 from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.core.plan import PlanData
 from worldforge_ros.core.redaction import redact_text
+from worldforge_ros.evidence.topics import PLANS_DEPTH
 from worldforge_ros.msg import ApprovalRecord, ExecutionRecord, PlanRecord
 from worldforge_ros.msg import ProviderEvent as ProviderEventMsg
 from worldforge_ros.core.translator_registry import TranslatorRegistry
@@ -38,7 +39,8 @@ from worldforge_ros.nodes.recorder import EvidenceRecorder
 from worldforge_ros.action import ExecutePlan
 from worldforge_ros.srv import Approve
 
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+PLANS_QOS = QoSProfile(depth=PLANS_DEPTH, reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
 RECORDS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 EVENTS_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
@@ -47,6 +49,8 @@ def recordable_digest(text: str) -> str:
     paste the wrong thing into fields; a token must not reach the bag that way)."""
     return text if is_digest(text) else f"[malformed digest: {len(text)} chars]"
 
+
+EXECUTOR_THREADS = 4  # callbacks wait on nested calls: the others complete them
 
 PARAMS = (
     ParamSpec("execution_enabled", False, "Forward approved plans to the controller (false = dry-run records only).",
@@ -100,7 +104,7 @@ class ApprovalNode(Node):
         self._records_pub_e = self.create_publisher(ExecutionRecord, "/worldforge/executions", RECORDS_QOS)
         self._serial = MutuallyExclusiveCallbackGroup()
         self._reentrant = ReentrantCallbackGroup()
-        self.create_subscription(PlanRecord, "/worldforge/plans", self._on_plan_raw, LATCHED, raw=True,
+        self.create_subscription(PlanRecord, "/worldforge/plans", self._on_plan_raw, PLANS_QOS, raw=True,
                                  callback_group=self._serial)
         self.create_subscription(ProviderEventMsg, "/worldforge/events", self._on_event_raw, EVENTS_QOS, raw=True,
                                  callback_group=self._serial)
@@ -342,7 +346,7 @@ class ApprovalNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_node("approval_node", ApprovalNode, argv, threads=4)
+    return run_node("approval_node", ApprovalNode, argv, threads=EXECUTOR_THREADS)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from worldforge_ros.core.redaction import redact_text
 from worldforge_ros.core.selection import pool_candidates, select_candidate
 from worldforge_ros.core.trajectory import StartState
 from worldforge_ros.core.translator_registry import TranslatorRegistry
+from worldforge_ros.evidence.topics import PLANS_DEPTH
 from worldforge_ros.msg import Candidate, Observation, PlanRecord
 from worldforge_ros.msg import ProviderEvent as ProviderEventMsg
 from worldforge_ros.nodes.conversions import (event_to_msg, ns_to_time, numpy_to_tensor,
@@ -38,8 +39,11 @@ from worldforge_ros.nodes.params import declare_and_validate
 from worldforge_ros.nodes.spin import run_node
 from worldforge_ros.srv import Plan, ScoreActions, SelectActions
 
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+PLANS_QOS = QoSProfile(depth=PLANS_DEPTH, reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
 EVENTS_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+
+EXECUTOR_THREADS = 4  # callbacks wait on nested calls: the others complete them
 
 PARAMS = (
     ParamSpec("policy_providers", ["reference"], "Default policy providers when a request names none.", non_empty=True),
@@ -81,9 +85,10 @@ class PlannerNode(Node):
         self._latest_js: tuple[JointState, int] | None = None
         self._latest_images: dict[str, tuple[Image, int]] = {}
         self._obs_lock = threading.Lock()
-        self._plans_pub = self.create_publisher(PlanRecord, "/worldforge/plans", LATCHED)
+        self._plans_pub = self.create_publisher(PlanRecord, "/worldforge/plans", PLANS_QOS)
         self._events_pub = self.create_publisher(ProviderEventMsg, "/worldforge/events", EVENTS_QOS)
-        self.create_subscription(JointState, self.p["joint_states_topic"], self._on_joint_state, 10,
+        # Depth 1: a callback that runs late takes the newest state, never a queued older one stamped as fresh.
+        self.create_subscription(JointState, self.p["joint_states_topic"], self._on_joint_state, 1,
                                  callback_group=self._group)
         for topic in [t for t in self.p["camera_topics"] if t]:
             self.create_subscription(Image, topic, self._on_image, qos_profile_sensor_data, callback_group=self._group)
@@ -318,7 +323,7 @@ class PlannerNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_node("planner_node", PlannerNode, argv, threads=4)
+    return run_node("planner_node", PlannerNode, argv, threads=EXECUTOR_THREADS)
 
 
 if __name__ == "__main__":
