@@ -11,7 +11,7 @@ from pathlib import Path
 
 from worldforge_ros.evidence.reader import read_bag, stream_read_mcap
 from worldforge_ros.evidence.recover import recover_bag
-from worldforge_ros.evidence.topics import CHAIN_TOPIC, EVENTS_TOPIC, PLANS_TOPIC
+from worldforge_ros.evidence.topics import CHAIN_TOPIC, EVENTS_TOPIC, PLANS_DEPTH, PLANS_TOPIC
 from worldforge_ros.evidence.verify import UNFINISHED_REASON, verify_bag
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def test_sigkill_then_recover_keeps_every_record(tmp_path):
     assert ids == [f"req-{i}" for i in range(250)]
     assert [r.topic for r in contents.records[:2]] == [PLANS_TOPIC, CHAIN_TOPIC]
     # the rebuilt bag keeps the QoS and the type hashes
-    assert contents.topics[PLANS_TOPIC].offered_qos_profiles == "reliable/transient_local/depth 1"
+    assert contents.topics[PLANS_TOPIC].offered_qos_profiles == f"reliable/transient_local/depth {PLANS_DEPTH}"
     assert contents.topics[PLANS_TOPIC].type_hash.startswith("RIHS01_")
     # recovering twice is a no-op
     assert recover_bag(bag).already_finished
