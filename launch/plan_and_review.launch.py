@@ -7,16 +7,16 @@ approval gate (dry-run by default) and, unless disabled, the sim_controller stan
 
 The node set and parameters come from the same profile YAML and the same argument handling as the
 composed ``bringup`` executable (worldforge_ros.core.profiles): one source of truth.
+
+Provider nodes respawn when their process dies (a crashed runtime, an out-of-memory kill) and bring themselves
+back to active (``autostart``), so the planner serves again without a restart of the graph; lifecycle
+transitions can still be sent to them by hand (``ros2 lifecycle set``).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
-from launch.events import matches_action
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
-from launch_ros.event_handlers import OnStateTransition
-from launch_ros.events.lifecycle import ChangeState
-from lifecycle_msgs.msg import Transition
 
 from worldforge_ros.core.profiles import PACKAGE, apply_arguments, load_profile, parse_bool
 from worldforge_ros.core.workspace import new_run_id
@@ -30,15 +30,7 @@ ARGUMENTS = (
 )
 
 
-def _lifecycle_actions(node: LifecycleNode) -> list:
-    """Configure at start, activate once inactive."""
-    configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
-                                            transition_id=Transition.TRANSITION_CONFIGURE))
-    activate = RegisterEventHandler(OnStateTransition(
-        target_lifecycle_node=node, goal_state="inactive",
-        entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
-                                              transition_id=Transition.TRANSITION_ACTIVATE))]))
-    return [activate, configure]
+RESPAWN_DELAY_S = 2.0  # between a provider process's death and its restart
 
 
 def _nodes(context, *args, **kwargs):
@@ -51,10 +43,10 @@ def _nodes(context, *args, **kwargs):
     for spec in profile.nodes:
         params = spec.flat_parameters()
         if spec.lifecycle:
-            params["autostart"] = False  # the launch file drives the transitions
-            node = LifecycleNode(package=PACKAGE, executable=spec.executable, name=spec.name, namespace="",
-                                 parameters=[params], output="screen")
-            actions += [node] + _lifecycle_actions(node)
+            params["autostart"] = True  # every (re)started process configures and activates itself
+            actions.append(LifecycleNode(package=PACKAGE, executable=spec.executable, name=spec.name, namespace="",
+                                         parameters=[params], output="screen", respawn=True,
+                                         respawn_delay=RESPAWN_DELAY_S))
         else:
             actions.append(Node(package=PACKAGE, executable=spec.executable, name=spec.name, parameters=[params],
                                 output="screen"))

@@ -72,6 +72,10 @@ def test_launch_file_reads_the_same_profile_machinery():
     assert ("worldforge_ros.core.profiles", "apply_arguments") in imports
     calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     assert {"load_profile", "apply_arguments", "LifecycleNode", "Node", "OpaqueFunction"} <= calls
+    lifecycle = next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "LifecycleNode")
+    keywords = {k.arg: k.value for k in lifecycle.keywords}
+    assert isinstance(keywords["respawn"], ast.Constant) and keywords["respawn"].value is True  # providers come back
+    assert "respawn_delay" in keywords
     args = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "ARGUMENTS")
     names = [elt.elts[0].value for elt in args.value.elts]
     assert names == ["profile", "execution_enabled", "evidence_dir", "controller_action", "use_sim_controller"]
