@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"worldforge-ros approve: {exc}", file=sys.stderr)
         return 3
     if not resp.accepted:
-        print(f"not approved: {resp.error_message}", file=sys.stderr)
+        hint = "" if operator else " (no terminal to ask for it: pass --operator <id>)"
+        print(f"not approved: {resp.error_message}{hint}", file=sys.stderr)
         return 1
     mode = "the robot WILL move on execute" if resp.execution_enabled else "dry-run: execute records only"
     print(f"approved: approval_id {resp.approval_id} (expires {resp.expires_at.sec}); {mode}")
