@@ -57,6 +57,13 @@ def plan_request(**fields):
     return req
 
 
+def plan_client(ros_graph):
+    """A ``/worldforge/plan`` client that has had an answer (probe: an unknown embodiment, a typed 3xx error)."""
+    from worldforge_ros.srv import Plan
+
+    return ros_graph.answering_client(Plan, "/worldforge/plan", plan_request(embodiment="discovery-probe"))
+
+
 def finite(values) -> bool:
     return bool(np.all(np.isfinite(np.asarray(values, dtype=float))))
 
@@ -110,9 +117,9 @@ def gate_graph(ros_graph, node_processes, tmp_path, *, execution_enabled=False, 
     proc = bringup(node_processes, profile)
     counts = goals_received(ros_graph)
     from worldforge_ros.action import ExecutePlan
-    from worldforge_ros.srv import Approve, Plan
+    from worldforge_ros.srv import Approve
 
-    clients = {"plan": ros_graph.client(Plan, "/worldforge/plan"),
+    clients = {"plan": plan_client(ros_graph),
                "approve": ros_graph.client(Approve, "/worldforge/approve"),
                "execute": ros_graph.action_client(ExecutePlan, "/worldforge/execute")}
     assert wait_until(lambda: counts[-1] == 0)

@@ -127,6 +127,23 @@ class RosGraph(CliNode):
     def action_client(self, action_type: Any, name: str, timeout: float = DISCOVERY_TIMEOUT_S) -> Any:
         return super().action_client(action_type, name, timeout)
 
+    def answering_client(self, srv_type: Any, name: str, probe: Any, timeout: float = DISCOVERY_TIMEOUT_S) -> Any:
+        """A client whose server has answered ``probe`` (a request without side effects on the robot).
+
+        ``wait_for_service`` only proves the client's side of discovery: a server whose response writer has not
+        yet matched the client's reader drops the reply ("failed to send response (timeout)" from
+        rmw_fastrtps, seen in CI under load). Probing until an answer arrives closes that window.
+        """
+        client = self.client(srv_type, name, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.call(client, probe, timeout=min(5.0, max(0.1, deadline - time.monotonic())))
+                return client
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{name} is discovered but never answered within {timeout:.0f} s") from None
+
     @staticmethod
     def wait(future: Any, timeout: float = 30.0) -> Any:
         return CliNode.wait(future, timeout)

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from graph_helpers import PANDA, PANDA_HOME, observation, plan_request, provider, reference_graph
+from graph_helpers import PANDA, PANDA_HOME, observation, plan_client, plan_request, provider, reference_graph
 from ros_harness import wait_until
 from worldforge_ros.core.digests import sha256_digest
 from worldforge_ros.core.errors import ErrorCode
@@ -16,9 +16,7 @@ pytestmark = pytest.mark.graph
 
 
 def _plan_client(ros_graph):
-    from worldforge_ros.srv import Plan
-
-    return ros_graph.client(Plan, "/worldforge/plan")
+    return plan_client(ros_graph)
 
 
 def test_plan_with_reference_providers(ros_graph, node_processes):
