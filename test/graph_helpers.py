@@ -57,11 +57,12 @@ def plan_request(**fields):
     return req
 
 
-def plan_client(ros_graph):
-    """A ``/worldforge/plan`` client that has had an answer (probe: an unknown embodiment, a typed 3xx error)."""
+def plan_client(ros_graph, timeout: float = 20.0):
+    """A ``/worldforge/plan`` client that has had an answer (probe: an unknown embodiment, a typed 3xx error
+    before any provider is called)."""
     from worldforge_ros.srv import Plan
 
-    return ros_graph.answering_client(Plan, "/worldforge/plan", plan_request(embodiment="discovery-probe"))
+    return ros_graph.answering_client(Plan, "/worldforge/plan", plan_request(embodiment="discovery-probe"), timeout)
 
 
 def finite(values) -> bool:

@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from graph_helpers import PANDA, PANDA_HOME, planner, plan_request, provider
+from graph_helpers import PANDA, PANDA_HOME, plan_client, plan_request, planner, provider
 from ros_harness import installed_executable, node_env, wait_until
 from worldforge_ros.core.errors import ErrorCode
 from worldforge_ros.testing.gr00t_peer import Gr00tTestPeer
@@ -46,8 +46,6 @@ def events_log(ros_graph, publishers):
 
 
 def test_gr00t_plan_pooled_with_reference_then_server_loss_is_typed(ros_graph, node_processes):
-    from worldforge_ros.srv import Plan
-
     with Gr00tTestPeer(generation="n1.6", api_token=TOKEN, max_requests=500, seed=4) as peer:
         # The peer's actions are random numbers: its chunk is usually infeasible for the Panda (start distance);
         # it is still translated, scored and reported, and selection picks among the feasible candidates.
@@ -57,7 +55,7 @@ def test_gr00t_plan_pooled_with_reference_then_server_loss_is_typed(ros_graph, n
         scorer(node_processes)
         planner(node_processes, "-p", "policy_providers:=['gr00t', 'reference']", "-p", "candidates_per_policy:=3")
         events = events_log(ros_graph, publishers=4)
-        client = ros_graph.client(Plan, "/worldforge/plan")
+        client = plan_client(ros_graph)
         resp = ros_graph.call(client, plan_request(task="pick up the cube", request_id="g1"))
         assert resp.success, f"[{resp.error_code}] {resp.error_message}"
         providers = [c.policy_provider for c in resp.candidates]
@@ -86,8 +84,6 @@ def test_gr00t_plan_pooled_with_reference_then_server_loss_is_typed(ros_graph, n
 def test_wrong_token_fails_closed_with_a_typed_reason_and_is_never_recorded(ros_graph, node_processes):
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 
-    from worldforge_ros.srv import Plan
-
     diagnostics = []
     ros_graph.node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: diagnostics.extend(m.status), 50)
     with Gr00tTestPeer(generation="n1.7", api_token="the-right-token", max_requests=500) as peer:
@@ -95,7 +91,7 @@ def test_wrong_token_fails_closed_with_a_typed_reason_and_is_never_recorded(ros_
         scorer(node_processes)
         planner(node_processes, "-p", "policy_providers:=['gr00t']")
         events = events_log(ros_graph, publishers=3)
-        client = ros_graph.client(Plan, "/worldforge/plan")
+        client = plan_client(ros_graph)
         # The server refuses the token when the node configures: the provider stays unconfigured (fail closed) and
         # a plan gets the typed "not active" error; the node says why on /diagnostics.
         resp = ros_graph.call(client, plan_request(request_id="bad-token"))
@@ -117,15 +113,13 @@ def test_wrong_token_fails_closed_with_a_typed_reason_and_is_never_recorded(ros_
 def test_provider_diagnostics_report_health_and_latency(ros_graph, node_processes):
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 
-    from worldforge_ros.srv import Plan
-
     seen = []
     ros_graph.node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: seen.extend(m.status), 50)
     with Gr00tTestPeer(generation="n1.6", api_token=TOKEN, max_requests=500) as peer:
         gr00t_node(node_processes, peer)
         scorer(node_processes)
         planner(node_processes, "-p", "policy_providers:=['gr00t']")
-        client = ros_graph.client(Plan, "/worldforge/plan")
+        client = plan_client(ros_graph)
         for _ in range(3):  # the peer's random chunks are infeasible for the Panda: the plans fail with 310,
             resp = ros_graph.call(client, plan_request())  # but each made one provider call
             assert resp.success or resp.error_code == ErrorCode.NO_FEASIBLE_CANDIDATE, resp.error_message

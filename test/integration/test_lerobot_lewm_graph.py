@@ -5,8 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from graph_helpers import PANDA, PANDA_HOME, planner, plan_request, provider
-from worldforge_ros.core.errors import ErrorCode
+from graph_helpers import PANDA, PANDA_HOME, plan_client, plan_request, planner, provider
 
 pytestmark = pytest.mark.graph
 
@@ -39,10 +38,8 @@ def _graph(node_processes, root):
 
 
 def test_plan_with_lerobot_policy_and_lewm_scores(ros_graph, node_processes, fixtures_dir):
-    from worldforge_ros.srv import Plan
-
     _graph(node_processes, fixtures_dir)
-    client = ros_graph.client(Plan, "/worldforge/plan", timeout=60.0)
+    client = plan_client(ros_graph, timeout=60.0)
     resp = ros_graph.call(client, plan_request(observation=_observation(), deadline_s=60.0, request_id="lr-1"),
                           timeout=90.0)
     assert resp.success, f"[{resp.error_code}] {resp.error_message}"

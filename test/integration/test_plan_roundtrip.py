@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from graph_helpers import plan_client
 from ros_harness import ROOT
 from worldforge_ros.core.digests import digest_json
 
@@ -14,7 +15,7 @@ def test_plan_request_crosses_processes(ros_graph, node_processes):
     from worldforge_ros.srv import Plan
 
     server = node_processes([sys.executable, str(ROOT / "test" / "helpers" / "plan_echo_server.py")], "plan_echo")
-    client = ros_graph.client(Plan, "/worldforge/plan")
+    client = plan_client(ros_graph)
     req = Plan.Request()
     req.task = "push the T into the target"
     req.request_id = "req-42"

@@ -198,10 +198,9 @@ def test_soak_plans_and_cycles_lose_no_record(ros_graph, node_processes, tmp_pat
 
 def test_gr00t_server_killed_mid_call_and_restarted_recovers_without_node_restart(ros_graph, node_processes):
     """The server dies while a call is in flight, comes back on the same port: the same provider node serves again."""
-    from graph_helpers import planner, provider
+    from graph_helpers import plan_client, planner, provider
     from ros_harness import installed_executable, node_env
     from worldforge_ros.core.errors import ErrorCode
-    from worldforge_ros.srv import Plan
     from worldforge_ros.testing.gr00t_peer import Gr00tTestPeer
 
     peer = Gr00tTestPeer(generation="n1.6", max_requests=500, delay_s=1.5).start()
@@ -213,7 +212,7 @@ def test_gr00t_server_killed_mid_call_and_restarted_recovers_without_node_restar
         "provider_gr00t", node_env())
     provider(node_processes, "reference_scorer", "-p", "reference_scorer.goal_positions:=[0.1, -0.6, 0.1, -2.2, 0.1, 1.7, 0.9]")
     planner(node_processes, "-p", "policy_providers:=['gr00t']", "-p", "candidates_per_policy:=1")
-    client = ros_graph.client(Plan, "/worldforge/plan")
+    client = plan_client(ros_graph)
     try:
         ok = ros_graph.call(client, plan_request())
         assert ok.success or ok.error_code == ErrorCode.NO_FEASIBLE_CANDIDATE, ok.error_message
