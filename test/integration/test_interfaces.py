@@ -119,3 +119,17 @@ def test_trajectory_conversion_round_trips_exactly(dtype):
     np.testing.assert_array_equal(got_pos, pos.astype(np.float64))
     np.testing.assert_array_equal(got_vel, vel.astype(np.float64))
     np.testing.assert_allclose(got_times, times, atol=1e-9)
+
+
+def test_nodes_offer_the_qos_the_bag_records():
+    from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
+
+    from worldforge_ros.evidence.topics import PLANS_DEPTH, PLANS_TOPIC, RECORD_TOPICS, TOPIC_QOS
+    from worldforge_ros.nodes.evidence_qos import PLANS_QOS, evidence_qos
+
+    for topic in RECORD_TOPICS:
+        qos, recorded = evidence_qos(topic), TOPIC_QOS[topic]
+        assert qos.depth == recorded.depth and qos.reliability == ReliabilityPolicy.RELIABLE
+        assert (qos.durability == DurabilityPolicy.TRANSIENT_LOCAL) == (recorded.durability.name == "TRANSIENT_LOCAL")
+    assert PLANS_QOS.depth == PLANS_DEPTH == TOPIC_QOS[PLANS_TOPIC].depth
+    assert evidence_qos("/worldforge/events").durability == DurabilityPolicy.VOLATILE

@@ -15,10 +15,6 @@ from worldforge_ros.core.plan import PlanData
 pytestmark = pytest.mark.graph
 
 
-def _plan_client(ros_graph):
-    return plan_client(ros_graph)
-
-
 def test_plan_with_reference_providers(ros_graph, node_processes):
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from worldforge_ros.msg import PlanRecord
@@ -27,7 +23,7 @@ def test_plan_with_reference_providers(ros_graph, node_processes):
     records = []
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     ros_graph.node.create_subscription(PlanRecord, "/worldforge/plans", records.append, latched)
-    client = _plan_client(ros_graph)
+    client = plan_client(ros_graph)
     resp = ros_graph.call(client, plan_request(task="reach", request_id="r1"))
     assert resp.success, resp.error_message
     assert len(resp.candidates) == 8
@@ -76,7 +72,7 @@ def _oversize_observation():
 ])
 def test_malformed_requests_get_typed_errors_and_planner_keeps_serving(ros_graph, node_processes, case, fields, code):
     reference_graph(node_processes, "-p", "max_tensor_bytes:=16384")
-    client = _plan_client(ros_graph)
+    client = plan_client(ros_graph)
     fields = {k: (v() if callable(v) else v) for k, v in fields.items()}
     resp = ros_graph.call(client, plan_request(**fields))
     assert not resp.success
@@ -89,7 +85,7 @@ def test_empty_observation_without_topics_is_observation_missing(ros_graph, node
     from worldforge_ros.msg import Observation
 
     reference_graph(node_processes)
-    resp = ros_graph.call(_plan_client(ros_graph), plan_request(observation=Observation()))
+    resp = ros_graph.call(plan_client(ros_graph), plan_request(observation=Observation()))
     assert resp.error_code == int(ErrorCode.OBSERVATION_MISSING)
 
 
@@ -99,7 +95,7 @@ def test_latest_joint_states_are_used_when_observation_is_empty(ros_graph, node_
 
     reference_graph(node_processes)
     pub = ros_graph.node.create_publisher(JointState, "/joint_states", 10)
-    client = _plan_client(ros_graph)
+    client = plan_client(ros_graph)
 
     def publish_and_plan():
         pub.publish(JointState(name=PANDA, position=[v + 0.01 for v in PANDA_HOME]))
@@ -113,7 +109,7 @@ def test_latest_joint_states_are_used_when_observation_is_empty(ros_graph, node_
 
 def test_inactive_provider_gives_typed_error(ros_graph, node_processes):
     reference_graph(node_processes, policy_params=("-p", "autostart:=false"))
-    resp = ros_graph.call(_plan_client(ros_graph), plan_request())
+    resp = ros_graph.call(plan_client(ros_graph), plan_request())
     assert resp.error_code == int(ErrorCode.PROVIDER_NOT_ACTIVE), resp.error_message
 
 
@@ -127,7 +123,7 @@ def test_provider_killed_mid_plan_times_out_then_recovers_after_restart(ros_grap
     from graph_helpers import planner
 
     planner(node_processes)
-    client = _plan_client(ros_graph)
+    client = plan_client(ros_graph)
     assert ros_graph.call(client, plan_request(deadline_s=20.0)).success  # warm: discovery done
     future = client.call_async(plan_request(deadline_s=2.5))
     time.sleep(0.5)

@@ -17,7 +17,6 @@ import numpy as np
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import JointState
 
@@ -27,22 +26,18 @@ from worldforge_ros.core.errors import ErrorCode, EvidenceError, WorldForgeRosEr
 from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.core.plan import PlanData
 from worldforge_ros.core.redaction import redact_text
-from worldforge_ros.evidence.topics import PLANS_DEPTH
 from worldforge_ros.msg import ApprovalRecord, ExecutionRecord, PlanRecord
 from worldforge_ros.msg import ProviderEvent as ProviderEventMsg
 from worldforge_ros.core.translator_registry import TranslatorRegistry
 from worldforge_ros.nodes.control_types import follow_joint_trajectory_type
 from worldforge_ros.nodes.conversions import joint_state_arrays, ns_to_time, seconds_to_duration
+from worldforge_ros.nodes.evidence_qos import APPROVALS_QOS, EVENTS_QOS, EXECUTIONS_QOS, PLANS_QOS
 from worldforge_ros.nodes.params import declare_and_validate
 from worldforge_ros.nodes.spin import run_node
 from worldforge_ros.nodes.recorder import EvidenceRecorder
 from worldforge_ros.action import ExecutePlan
 from worldforge_ros.srv import Approve
 
-PLANS_QOS = QoSProfile(depth=PLANS_DEPTH, reliability=ReliabilityPolicy.RELIABLE,
-                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
-RECORDS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-EVENTS_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
 def recordable_digest(text: str) -> str:
     """A caller-given digest as it may be recorded: itself when well-formed, else a value-free marker (callers
@@ -100,8 +95,8 @@ class ApprovalNode(Node):
         self._stopping = threading.Event()
         self._in_flight = 0
         self._in_flight_lock = threading.Condition()
-        self._records_pub_a = self.create_publisher(ApprovalRecord, "/worldforge/approvals", RECORDS_QOS)
-        self._records_pub_e = self.create_publisher(ExecutionRecord, "/worldforge/executions", RECORDS_QOS)
+        self._records_pub_a = self.create_publisher(ApprovalRecord, "/worldforge/approvals", APPROVALS_QOS)
+        self._records_pub_e = self.create_publisher(ExecutionRecord, "/worldforge/executions", EXECUTIONS_QOS)
         self._serial = MutuallyExclusiveCallbackGroup()
         self._reentrant = ReentrantCallbackGroup()
         self.create_subscription(PlanRecord, "/worldforge/plans", self._on_plan_raw, PLANS_QOS, raw=True,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 
 from worldforge_ros.core.errors import ErrorCode, ProviderError, RequestError, WorldForgeRosError
@@ -30,18 +30,15 @@ from worldforge_ros.core.redaction import redact_text
 from worldforge_ros.core.selection import pool_candidates, select_candidate
 from worldforge_ros.core.trajectory import StartState
 from worldforge_ros.core.translator_registry import TranslatorRegistry
-from worldforge_ros.evidence.topics import PLANS_DEPTH
 from worldforge_ros.msg import Candidate, Observation, PlanRecord
 from worldforge_ros.msg import ProviderEvent as ProviderEventMsg
 from worldforge_ros.nodes.conversions import (event_to_msg, ns_to_time, numpy_to_tensor,
                                               observation_from_msg, tensor_to_numpy, trajectory_to_msg)
+from worldforge_ros.nodes.evidence_qos import EVENTS_QOS, PLANS_QOS
 from worldforge_ros.nodes.params import declare_and_validate
 from worldforge_ros.nodes.spin import run_node
 from worldforge_ros.srv import Plan, ScoreActions, SelectActions
 
-PLANS_QOS = QoSProfile(depth=PLANS_DEPTH, reliability=ReliabilityPolicy.RELIABLE,
-                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
-EVENTS_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
 EXECUTOR_THREADS = 4  # callbacks wait on nested calls: the others complete them
 

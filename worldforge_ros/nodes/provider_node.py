@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import QoSProfile, ReliabilityPolicy, DurabilityPolicy
 from diagnostic_msgs.msg import DiagnosticArray
 
 from worldforge_ros.core.digests import digest_json, tensor_digest
@@ -28,13 +27,13 @@ from worldforge_ros.core.redaction import redact_text
 from worldforge_ros.msg import ProviderEvent as ProviderEventMsg
 from worldforge_ros.nodes import diagnostics
 from worldforge_ros.nodes.conversions import event_to_msg, numpy_to_tensor, observation_from_msg, tensor_to_numpy
+from worldforge_ros.nodes.evidence_qos import EVENTS_QOS
 from worldforge_ros.nodes.latency import LatencyWindow
 from worldforge_ros.nodes.params import declare_and_validate
 from worldforge_ros.nodes.spin import run_node
 from worldforge_ros.providers import registry
 from worldforge_ros.srv import ScoreActions, SelectActions
 
-EVENTS_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
 BASE_PARAMS = (
     ParamSpec("provider", "reference", "Provider this node serves.", read_only=True, choices=tuple(registry.names())),

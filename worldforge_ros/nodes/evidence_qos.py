@@ -1,0 +1,23 @@
+"""rclpy QoS of the evidence topics, derived from the one table the bag records (``evidence.topics.TOPIC_QOS``),
+so what the nodes offer on the graph and what ``metadata.yaml`` says they offered cannot drift apart."""
+
+from __future__ import annotations
+
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rosbags.interfaces import QosDurability
+
+from worldforge_ros.evidence.topics import APPROVALS_TOPIC, EVENTS_TOPIC, EXECUTIONS_TOPIC, PLANS_TOPIC, TOPIC_QOS
+
+
+def evidence_qos(topic: str) -> QoSProfile:
+    """The reliable keep-last profile ``topic`` is recorded with (depth and durability from ``TOPIC_QOS``)."""
+    offered = TOPIC_QOS[topic]
+    latched = offered.durability == QosDurability.TRANSIENT_LOCAL
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=offered.depth, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
+
+
+EVENTS_QOS = evidence_qos(EVENTS_TOPIC)
+PLANS_QOS = evidence_qos(PLANS_TOPIC)
+APPROVALS_QOS = evidence_qos(APPROVALS_TOPIC)
+EXECUTIONS_QOS = evidence_qos(EXECUTIONS_TOPIC)
