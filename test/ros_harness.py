@@ -144,6 +144,26 @@ class RosGraph(CliNode):
                 if time.monotonic() >= deadline:
                     raise TimeoutError(f"{name} is discovered but never answered within {timeout:.0f} s") from None
 
+    def answering_action_client(self, action_type: Any, name: str, probe_goal: Any,
+                                timeout: float = DISCOVERY_TIMEOUT_S) -> Any:
+        """An action client whose server has answered ``probe_goal``, a goal the server must reject.
+
+        The goal request is a service underneath, with the same dropped-reply window as ``answering_client``.
+        """
+        client = self.action_client(action_type, name, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                handle = self.wait(client.send_goal_async(probe_goal),
+                                   timeout=min(5.0, max(0.1, deadline - time.monotonic())))
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{name} is discovered but never answered within {timeout:.0f} s") from None
+                continue
+            if handle.accepted:
+                raise AssertionError(f"the probe goal sent to {name} was accepted: probes must be rejected")
+            return client
+
     @staticmethod
     def wait(future: Any, timeout: float = 30.0) -> Any:
         return CliNode.wait(future, timeout)
