@@ -3,6 +3,7 @@
 Every adversarial case asserts that the controller received NO goal.
 """
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -181,6 +182,37 @@ def test_controller_abort_is_forwarded_and_recorded(ros_graph, node_processes, t
     proc.stop()
     phases = [r.message.phase for r in read_bag(_bag(tmp_path)).records if r.topic == "/worldforge/executions"]
     assert phases == ["intent", "aborted"]
+
+
+def test_unanswered_controller_goal_is_canceled_and_recorded(ros_graph, node_processes, tmp_path):
+    """A controller reply that comes too late (or never): typed 415, and the goal is canceled once it runs."""
+    from action_msgs.msg import GoalStatus, GoalStatusArray
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from worldforge_ros.evidence.reader import read_bag
+
+    proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
+                                   approval={"controller_reply_timeout_s": 1.0},
+                                   sim={"fault_goal_reply_delay_s": 4.0, "time_scale": 0.25})
+    statuses = {}
+    status_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    ros_graph.node.create_subscription(
+        GoalStatusArray, "/sim_controller/follow_joint_trajectory/_action/status",
+        lambda m: statuses.update({bytes(s.goal_info.goal_id.uuid).hex(): s.status for s in m.status_list}),
+        status_qos)
+    plan = _plan(ros_graph, clients)
+    approval = _approve(ros_graph, clients, plan.plan_digest)
+    result = _execute(ros_graph, clients, approval.approval_id, plan.plan_digest)
+    assert result.error_code == int(ErrorCode.CONTROLLER_NO_REPLY), result.error_string
+    assert not result.executed
+    goal_id = re.search(r"goal ([0-9a-f]{32})", result.error_string).group(1)
+    # the controller accepts it after its delay; the gate cancels it at once
+    assert wait_until(lambda: statuses.get(goal_id) == GoalStatus.STATUS_CANCELED, timeout=20), statuses
+    assert counts[-1] == 1
+    proc.stop()
+    records = [r.message for r in read_bag(_bag(tmp_path)).records if r.topic == "/worldforge/executions"]
+    assert [r.phase for r in records] == ["intent", "rejected"]
+    assert records[-1].error_code == int(ErrorCode.CONTROLLER_NO_REPLY)
 
 
 def test_operator_cancel_is_forwarded_and_recorded(ros_graph, node_processes, tmp_path):

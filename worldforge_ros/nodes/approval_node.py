@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import uuid
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import JointState
+from unique_identifier_msgs.msg import UUID
 
 from worldforge_ros.core.approval import ApprovablePlan, ApprovalGate, CHECKLIST
 from worldforge_ros.core.digests import digest_json, is_digest
@@ -72,6 +74,10 @@ PARAMS = (
     ParamSpec("record_evidence", True, "Own the evidence bag (false only for tests of the fail-closed path).",
               read_only=True),
     ParamSpec("goal_time_tolerance_s", 0.5, "goal_time_tolerance sent to the controller.", min_value=0.0),
+    ParamSpec("controller_reply_timeout_s", 10.0,
+              "How long execute waits for the controller to accept or reject the goal. Without a reply the goal "
+              "may still have started, so a cancel is sent for its goal id (and again if it is accepted late).",
+              min_value=0.1, max_value=120.0),
     ParamSpec("result_timeout_s", 30.0, "Extra time past the trajectory's end to wait for the controller's result.",
               min_value=1.0),
 )
@@ -284,8 +290,16 @@ class ApprovalNode(Node):
             goal_handle.publish_feedback(ExecutePlan.Feedback(header=fb.header, joint_names=fb.joint_names,
                                                               desired=fb.desired, actual=fb.actual, error=fb.error))
 
-        sent = self._wait(self._controller.send_goal_async(goal, feedback_callback=on_feedback), 30.0)
-        if sent is None or not sent.accepted:
+        goal_id = UUID(uuid=list(uuid.uuid4().bytes))
+        reply = self._controller.send_goal_async(goal, feedback_callback=on_feedback, goal_uuid=goal_id)
+        sent = self._wait(reply, self.p["controller_reply_timeout_s"])
+        if sent is None:
+            self._cancel_unanswered(reply, goal_id)
+            raise WorldForgeRosError(
+                f"controller did not answer the goal within {self.p['controller_reply_timeout_s']:g} s; a cancel "
+                f"was sent for goal {bytes(goal_id.uuid).hex()} (it may have started: check the robot)",
+                ErrorCode.CONTROLLER_NO_REPLY)
+        if not sent.accepted:
             raise WorldForgeRosError("controller rejected the goal", ErrorCode.CONTROLLER_REJECTED)
         result_future = sent.get_result_async()
         canceled = False
@@ -298,6 +312,8 @@ class ApprovalNode(Node):
                 limit = min(limit, time.monotonic() + 5.0)
                 self._wait(sent.cancel_goal_async(), 5.0)
             if time.monotonic() > limit:
+                if not canceled:
+                    sent.cancel_goal_async()  # the goal may still be running: never leave it behind
                 raise WorldForgeRosError("no result from the controller in time" + (" after cancel" if canceled else ""),
                                          ErrorCode.CONTROLLER_ABORTED)
             time.sleep(0.01)
@@ -322,6 +338,22 @@ class ApprovalNode(Node):
         self._write_execution(rec)
         result.error_code, result.error_string = rec.error_code, rec.error_message
         goal_handle.abort()
+
+    def _cancel_unanswered(self, reply: Any, goal_id: UUID) -> None:
+        """Cancel a goal whose accept/reject reply never came: now by its id, and again if it is accepted late."""
+        from rclpy.action.client import ClientGoalHandle
+
+        unanswered = ClientGoalHandle(self._controller, goal_id, self.controller_type.Impl.SendGoalService.Response())
+        unanswered.cancel_goal_async()  # the reply may be lost while the controller runs the goal
+
+        def on_late_reply(future: Any) -> None:
+            handle = None if future.cancelled() or future.exception() is not None else future.result()
+            if handle is not None and handle.accepted:
+                self.get_logger().error(f"controller accepted goal {bytes(goal_id.uuid).hex()} after the reply "
+                                        "timeout: canceling it")
+                handle.cancel_goal_async()
+
+        reply.add_done_callback(on_late_reply)
 
     @staticmethod
     def _wait(future: Any, timeout: float) -> Any:

@@ -55,6 +55,9 @@ PARAMS = (
     ParamSpec("fault_abort_at_fraction", -1.0,
               "FAULT INJECTION for tests: stall the joints at this fraction of the trajectory so the path "
               "tolerance trips (-1 = off).", min_value=-1.0, max_value=1.0),
+    ParamSpec("fault_goal_reply_delay_s", 0.0,
+              "FAULT INJECTION for tests: hold every goal's accept/reject reply this long (a controller whose "
+              "reply is late or lost; 0 = off).", min_value=0.0, max_value=60.0),
 )
 
 
@@ -95,6 +98,8 @@ class SimController(Node):
     def _on_goal(self, goal: Any) -> GoalResponse:
         self.goals_received += 1
         self._count_pub.publish(UInt32(data=self.goals_received))
+        if self.p["fault_goal_reply_delay_s"] > 0.0:
+            time.sleep(self.p["fault_goal_reply_delay_s"])
         reason = self._invalid_reason(goal)
         if reason:
             self.get_logger().error(f"goal rejected: {reason}")
