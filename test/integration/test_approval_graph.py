@@ -184,15 +184,11 @@ def test_controller_abort_is_forwarded_and_recorded(ros_graph, node_processes, t
     assert phases == ["intent", "aborted"]
 
 
-def test_unanswered_controller_goal_is_canceled_and_recorded(ros_graph, node_processes, tmp_path):
-    """A controller reply that comes too late (or never): typed 415, and the goal is canceled once it runs."""
-    from action_msgs.msg import GoalStatus, GoalStatusArray
+def _controller_goal_statuses(ros_graph):
+    """goal id (hex) -> latest status, from the sim controller's action status topic."""
+    from action_msgs.msg import GoalStatusArray
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-    from worldforge_ros.evidence.reader import read_bag
 
-    proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
-                                   approval={"controller_reply_timeout_s": 1.0},
-                                   sim={"fault_goal_reply_delay_s": 4.0, "time_scale": 0.25})
     statuses = {}
     status_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -200,6 +196,18 @@ def test_unanswered_controller_goal_is_canceled_and_recorded(ros_graph, node_pro
         GoalStatusArray, "/sim_controller/follow_joint_trajectory/_action/status",
         lambda m: statuses.update({bytes(s.goal_info.goal_id.uuid).hex(): s.status for s in m.status_list}),
         status_qos)
+    return statuses
+
+
+def test_unanswered_controller_goal_is_canceled_and_recorded(ros_graph, node_processes, tmp_path):
+    """A controller reply that comes too late (or never): typed 415, and the goal is canceled once it runs."""
+    from action_msgs.msg import GoalStatus
+    from worldforge_ros.evidence.reader import read_bag
+
+    proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
+                                   approval={"controller_reply_timeout_s": 1.0},
+                                   sim={"fault_goal_reply_delay_s": 4.0, "time_scale": 0.25})
+    statuses = _controller_goal_statuses(ros_graph)
     plan = _plan(ros_graph, clients)
     approval = _approve(ros_graph, clients, plan.plan_digest)
     result = _execute(ros_graph, clients, approval.approval_id, plan.plan_digest)
@@ -213,6 +221,22 @@ def test_unanswered_controller_goal_is_canceled_and_recorded(ros_graph, node_pro
     records = [r.message for r in read_bag(_bag(tmp_path)).records if r.topic == "/worldforge/executions"]
     assert [r.phase for r in records] == ["intent", "rejected"]
     assert records[-1].error_code == int(ErrorCode.CONTROLLER_NO_REPLY)
+
+
+def test_controller_without_result_in_time_is_canceled(ros_graph, node_processes, tmp_path):
+    """No result by trajectory end + goal_time_tolerance + result_timeout_s: typed error and the goal is canceled."""
+    from action_msgs.msg import GoalStatus
+
+    _proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
+                                    approval={"result_timeout_s": 1.0}, sim={"time_scale": 0.02})
+    statuses = _controller_goal_statuses(ros_graph)
+    plan = _plan(ros_graph, clients)
+    approval = _approve(ros_graph, clients, plan.plan_digest)
+    result = _execute(ros_graph, clients, approval.approval_id, plan.plan_digest)
+    assert result.error_code == int(ErrorCode.CONTROLLER_ABORTED), result.error_string
+    assert "no result from the controller in time" in result.error_string
+    assert counts[-1] == 1
+    assert wait_until(lambda: GoalStatus.STATUS_CANCELED in statuses.values(), timeout=20), statuses
 
 
 def test_operator_cancel_is_forwarded_and_recorded(ros_graph, node_processes, tmp_path):
