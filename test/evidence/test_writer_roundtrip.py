@@ -84,7 +84,7 @@ def test_metadata_yaml_v9_with_real_qos_and_custom_data(make_bag):
         assert qos["reliability"] == "reliable" and qos["history"] == "keep_last"
         assert qos["depth"] == TOPIC_QOS[name].depth
     durability = {n: t["topic_metadata"]["offered_qos_profiles"][0]["durability"] for n, t in topics.items()}
-    assert durability == {"/worldforge/events": "volatile", "/worldforge/plans": "transient_local",
+    assert durability == {"/worldforge/events": "transient_local", "/worldforge/plans": "transient_local",
                           "/worldforge/approvals": "transient_local", "/worldforge/executions": "transient_local",
                           CHAIN_TOPIC: "volatile"}
 

@@ -3,6 +3,7 @@
 Every adversarial case asserts that the controller received NO goal.
 """
 
+import json
 import re
 import threading
 import time
@@ -53,6 +54,8 @@ def test_plan_approve_execute_end_to_end_with_verified_bag(ros_graph, node_proce
     phases = [e.phase for e in topics["/worldforge/executions"]]
     assert phases == ["intent", "succeeded"]
     assert {e.provider for e in topics["/worldforge/events"]} >= {"reference", "reference_scorer", "planner"}
+    bound = json.loads(topics["/worldforge/plans"][-1].plan_json)["event_digests"]
+    assert bound and set(bound) <= {e.digest for e in topics["/worldforge/events"]}  # every event the plan binds
     assert len(topics["/worldforge/evidence_chain"]) == sum(len(v) for k, v in topics.items()
                                                               if k != "/worldforge/evidence_chain")
 

@@ -29,10 +29,12 @@ def scorer(node_processes):
 
 
 def events_log(ros_graph, publishers):
-    """Collect /worldforge/events once ``publishers`` nodes are matched on this side. Events are volatile: what a
-    publisher sends before its own side has matched this subscription is never delivered, so a test that needs
-    an event keeps producing until one arrives."""
+    """Collect /worldforge/events with the recorder's QoS once ``publishers`` nodes are matched on this side.
+
+    Events are latched (keep last 100): what a provider published before its writer matched this subscription
+    still arrives (with a volatile topic CI once lost the first plan's event that way)."""
     from worldforge_ros.msg import ProviderEvent
+    from worldforge_ros.nodes.evidence_qos import EVENTS_QOS
 
     seen, lock = [], threading.Lock()
 
@@ -40,7 +42,7 @@ def events_log(ros_graph, publishers):
         with lock:
             seen.append(msg)
 
-    sub = ros_graph.node.create_subscription(ProviderEvent, "/worldforge/events", on_event, 100)
+    sub = ros_graph.node.create_subscription(ProviderEvent, "/worldforge/events", on_event, EVENTS_QOS)
     assert wait_until(lambda: sub.get_publisher_count() >= publishers), \
         f"{sub.get_publisher_count()} of {publishers} event publishers matched"
     return seen
@@ -72,14 +74,7 @@ def test_gr00t_plan_pooled_with_reference_then_server_loss_is_typed(ros_graph, n
         state = np.asarray(state)
         assert state.shape == (3, 1, 7) and state.dtype == np.float32  # (B, T, D): three candidates, one batch
         np.testing.assert_allclose(state.reshape(3, 7), np.tile(PANDA_HOME, (3, 1)), rtol=1e-6)
-        # Volatile events reach this subscription only once the provider's writer has matched it too, which the
-        # subscription's own match count cannot show (CI saw the first plan's event lost): plan until one arrives.
-        def gr00t_event_seen():
-            if not any(e.provider == "gr00t" for e in events):
-                ros_graph.call(client, plan_request(task="pick up the cube", request_id="g-next"))
-            return any(e.provider == "gr00t" for e in events)
-
-        assert wait_until(gr00t_event_seen, timeout=30.0, interval=0.2)
+        assert wait_until(lambda: any(e.provider == "gr00t" for e in events))
         assert all(TOKEN not in (e.message + e.metadata_json + e.target) for e in events)
         assert all(TOKEN not in (e.message + e.metadata_json) for e in resp.events)
     # The server is gone: the next plan gets a typed provider error within its deadline, and the planner serves on.

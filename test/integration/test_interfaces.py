@@ -132,4 +132,4 @@ def test_nodes_offer_the_qos_the_bag_records():
         assert qos.depth == recorded.depth and qos.reliability == ReliabilityPolicy.RELIABLE
         assert (qos.durability == DurabilityPolicy.TRANSIENT_LOCAL) == (recorded.durability.name == "TRANSIENT_LOCAL")
     assert PLANS_QOS.depth == PLANS_DEPTH == TOPIC_QOS[PLANS_TOPIC].depth
-    assert evidence_qos("/worldforge/events").durability == DurabilityPolicy.VOLATILE
+    assert evidence_qos("/worldforge/events").durability == DurabilityPolicy.TRANSIENT_LOCAL

@@ -43,6 +43,14 @@ def test_plan_with_reference_providers(ros_graph, node_processes):
     plan = PlanData.from_json(record.plan_json, expected_digest=resp.plan_digest)
     assert plan.selected_index == resp.selected_index
     assert np.allclose(plan.start_state.positions, PANDA_HOME)
+    # A recorder that subscribes only now (started late, respawned) still gets every event the plan binds.
+    from worldforge_ros.msg import ProviderEvent
+    from worldforge_ros.nodes.evidence_qos import EVENTS_QOS
+
+    late = []
+    ros_graph.node.create_subscription(ProviderEvent, "/worldforge/events", late.append, EVENTS_QOS)
+    assert wait_until(lambda: set(plan.event_digests) <= {e.digest for e in late}), (plan.event_digests, late)
+    assert len(plan.event_digests) == len([e for e in resp.events if e.provider != "planner"])  # the providers'
 
 
 def _nan_observation():

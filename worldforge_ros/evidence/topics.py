@@ -57,13 +57,16 @@ briefly behind back-to-back plans loses none (with depth 1 a reliable keep-last 
 the soak lost 3 of 211)."""
 
 TOPIC_QOS: dict[str, Qos] = {
-    EVENTS_TOPIC: qos_profile(100, transient_local=False),
+    EVENTS_TOPIC: qos_profile(100, transient_local=True),
     PLANS_TOPIC: qos_profile(PLANS_DEPTH, transient_local=True),
     APPROVALS_TOPIC: qos_profile(10, transient_local=True),
     EXECUTIONS_TOPIC: qos_profile(10, transient_local=True),
     CHAIN_TOPIC: qos_profile(100, transient_local=False),
 }
-"""Offered QoS per topic (events volatile depth 100, plans latched depth 50, approvals/executions latched 10)."""
+"""Offered QoS per topic (events latched depth 100, plans latched depth 50, approvals/executions latched 10).
+
+Events are latched too: a volatile writer drops what it publishes before it has matched the recorder's reader
+(a provider or recorder just started or respawned), and a plan binds the digests of its events."""
 
 
 def normalize_msgtype(msgtype: str) -> str:
