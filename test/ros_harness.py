@@ -135,14 +135,8 @@ class RosGraph(CliNode):
         rmw_fastrtps, seen in CI under load). Probing until an answer arrives closes that window.
         """
         client = self.client(srv_type, name, timeout)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.call(client, probe, timeout=min(5.0, max(0.1, deadline - time.monotonic())))
-                return client
-            except TimeoutError:
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(f"{name} is discovered but never answered within {timeout:.0f} s") from None
+        self._first_answer(name, timeout, lambda wait_s: self.call(client, probe, timeout=wait_s))
+        return client
 
     def answering_action_client(self, action_type: Any, name: str, probe_goal: Any,
                                 timeout: float = DISCOVERY_TIMEOUT_S) -> Any:
@@ -151,18 +145,21 @@ class RosGraph(CliNode):
         The goal request is a service underneath, with the same dropped-reply window as ``answering_client``.
         """
         client = self.action_client(action_type, name, timeout)
+        handle = self._first_answer(name, timeout, lambda wait_s: self.wait(client.send_goal_async(probe_goal), wait_s))
+        if handle.accepted:
+            raise AssertionError(f"the probe goal sent to {name} was accepted: probes must be rejected")
+        return client
+
+    @staticmethod
+    def _first_answer(name: str, timeout: float, ask: Any) -> Any:
+        """``ask(wait_s)`` again after each unanswered try (at most 5 s each) until it answers or ``timeout``."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                handle = self.wait(client.send_goal_async(probe_goal),
-                                   timeout=min(5.0, max(0.1, deadline - time.monotonic())))
+                return ask(min(5.0, max(0.1, deadline - time.monotonic())))
             except TimeoutError:
                 if time.monotonic() >= deadline:
                     raise TimeoutError(f"{name} is discovered but never answered within {timeout:.0f} s") from None
-                continue
-            if handle.accepted:
-                raise AssertionError(f"the probe goal sent to {name} was accepted: probes must be rejected")
-            return client
 
     @staticmethod
     def wait(future: Any, timeout: float = 30.0) -> Any:

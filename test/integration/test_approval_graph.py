@@ -190,15 +190,13 @@ def test_controller_abort_is_forwarded_and_recorded(ros_graph, node_processes, t
 def _controller_goal_statuses(ros_graph):
     """goal id (hex) -> latest status, from the sim controller's action status topic."""
     from action_msgs.msg import GoalStatusArray
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from rclpy.qos import qos_profile_action_status_default
 
     statuses = {}
-    status_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
     ros_graph.node.create_subscription(
         GoalStatusArray, "/sim_controller/follow_joint_trajectory/_action/status",
         lambda m: statuses.update({bytes(s.goal_info.goal_id.uuid).hex(): s.status for s in m.status_list}),
-        status_qos)
+        qos_profile_action_status_default)
     return statuses
 
 

@@ -35,7 +35,7 @@ from worldforge_ros.nodes.control_types import follow_joint_trajectory_type
 from worldforge_ros.nodes.conversions import joint_state_arrays, ns_to_time, seconds_to_duration
 from worldforge_ros.nodes.evidence_qos import APPROVALS_QOS, EVENTS_QOS, EXECUTIONS_QOS, PLANS_QOS
 from worldforge_ros.nodes.params import declare_and_validate
-from worldforge_ros.nodes.spin import run_node
+from worldforge_ros.nodes.spin import NESTED_CALL_THREADS, run_node
 from worldforge_ros.nodes.recorder import EvidenceRecorder
 from worldforge_ros.action import ExecutePlan
 from worldforge_ros.srv import Approve
@@ -46,8 +46,6 @@ def recordable_digest(text: str) -> str:
     paste the wrong thing into fields; a token must not reach the bag that way)."""
     return text if is_digest(text) else f"[malformed digest: {len(text)} chars]"
 
-
-EXECUTOR_THREADS = 4  # callbacks wait on nested calls: the others complete them
 
 PARAMS = (
     ParamSpec("execution_enabled", False, "Forward approved plans to the controller (false = dry-run records only).",
@@ -290,14 +288,15 @@ class ApprovalNode(Node):
             goal_handle.publish_feedback(ExecutePlan.Feedback(header=fb.header, joint_names=fb.joint_names,
                                                               desired=fb.desired, actual=fb.actual, error=fb.error))
 
-        goal_id = UUID(uuid=list(uuid.uuid4().bytes))
+        goal_uuid = uuid.uuid4()
+        goal_id = UUID(uuid=list(goal_uuid.bytes))
         reply = self._controller.send_goal_async(goal, feedback_callback=on_feedback, goal_uuid=goal_id)
         sent = self._wait(reply, self.p["controller_reply_timeout_s"])
         if sent is None:
-            self._cancel_unanswered(reply, goal_id)
+            self._cancel_unanswered(reply, goal_id, goal_uuid.hex)
             raise WorldForgeRosError(
                 f"controller did not answer the goal within {self.p['controller_reply_timeout_s']:g} s; a cancel "
-                f"was sent for goal {bytes(goal_id.uuid).hex()} (it may have started: check the robot)",
+                f"was sent for goal {goal_uuid.hex} (it may have started: check the robot)",
                 ErrorCode.CONTROLLER_NO_REPLY)
         if not sent.accepted:
             raise WorldForgeRosError("controller rejected the goal", ErrorCode.CONTROLLER_REJECTED)
@@ -339,7 +338,7 @@ class ApprovalNode(Node):
         result.error_code, result.error_string = rec.error_code, rec.error_message
         goal_handle.abort()
 
-    def _cancel_unanswered(self, reply: Any, goal_id: UUID) -> None:
+    def _cancel_unanswered(self, reply: Any, goal_id: UUID, goal_hex: str) -> None:
         """Cancel a goal whose accept/reject reply never came: now by its id, and again if it is accepted late."""
         from rclpy.action.client import ClientGoalHandle
 
@@ -349,7 +348,7 @@ class ApprovalNode(Node):
         def on_late_reply(future: Any) -> None:
             handle = None if future.cancelled() or future.exception() is not None else future.result()
             if handle is not None and handle.accepted:
-                self.get_logger().error(f"controller accepted goal {bytes(goal_id.uuid).hex()} after the reply "
+                self.get_logger().error(f"controller accepted goal {goal_hex} after the reply "
                                         "timeout: canceling it")
                 handle.cancel_goal_async()
 
@@ -373,7 +372,7 @@ class ApprovalNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_node("approval_node", ApprovalNode, argv, threads=EXECUTOR_THREADS)
+    return run_node("approval_node", ApprovalNode, argv, threads=NESTED_CALL_THREADS)
 
 
 if __name__ == "__main__":

@@ -36,11 +36,9 @@ from worldforge_ros.nodes.conversions import (event_to_msg, ns_to_time, numpy_to
                                               observation_from_msg, tensor_to_numpy, trajectory_to_msg)
 from worldforge_ros.nodes.evidence_qos import EVENTS_QOS, PLANS_QOS
 from worldforge_ros.nodes.params import declare_and_validate
-from worldforge_ros.nodes.spin import run_node
+from worldforge_ros.nodes.spin import NESTED_CALL_THREADS, run_node
 from worldforge_ros.srv import Plan, ScoreActions, SelectActions
 
-
-EXECUTOR_THREADS = 4  # callbacks wait on nested calls: the others complete them
 
 PARAMS = (
     ParamSpec("policy_providers", ["reference"], "Default policy providers when a request names none.", non_empty=True),
@@ -320,7 +318,7 @@ class PlannerNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_node("planner_node", PlannerNode, argv, threads=EXECUTOR_THREADS)
+    return run_node("planner_node", PlannerNode, argv, threads=NESTED_CALL_THREADS)
 
 
 if __name__ == "__main__":

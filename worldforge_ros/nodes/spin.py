@@ -10,6 +10,10 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, Si
 
 from worldforge_ros.core.errors import WorldForgeRosError
 
+NESTED_CALL_THREADS = 4
+"""Executor threads of a node whose callbacks wait on nested calls (planner, approval gate): the others complete
+them."""
+
 
 def run_node(name: str, factory: Callable[[], Any], argv: list[str] | None = None, *, threads: int | None = None,
              single_threaded: bool = False,
