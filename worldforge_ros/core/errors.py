@@ -75,6 +75,8 @@ class ErrorCode(enum.IntEnum):
     EXECUTION_IN_PROGRESS = 413
     TRAJECTORY_INVALID = 414
     CONTROLLER_NO_REPLY = 415
+    CONTROLLER_AMBIGUOUS = 416
+    REPLAYED_RECORD = 417
 
     # 5xx — evidence
     RECORDER_UNAVAILABLE = 500
@@ -83,13 +85,16 @@ class ErrorCode(enum.IntEnum):
     EVIDENCE_FORMAT_INVALID = 503
     EVIDENCE_DISK_FULL = 504
 
+    # 6xx — internal: a bug, not the caller's or a provider's fault (recorded like any other failure)
+    INTERNAL_ERROR = 600
+
     @property
     def category(self) -> str:
         """``ok``, ``request``, ``provider``, ``translator``, ``approval`` or ``evidence``."""
         return _CATEGORIES[int(self) // 100]
 
 
-_CATEGORIES = {0: "ok", 1: "request", 2: "provider", 3: "translator", 4: "approval", 5: "evidence"}
+_CATEGORIES = {0: "ok", 1: "request", 2: "provider", 3: "translator", 4: "approval", 5: "evidence", 6: "internal"}
 
 
 class WorldForgeRosError(Exception):
@@ -156,6 +161,23 @@ def error_for(code: ErrorCode | int, message: str, **details: Any) -> WorldForge
     code = ErrorCode(code)
     cls = _BY_RANGE.get(int(code) // 100, WorldForgeRosError)
     return cls(message, code, **details)
+
+
+def code_from_int(value: int, default: ErrorCode = ErrorCode.PROVIDER_RUNTIME_ERROR) -> ErrorCode:
+    """The :class:`ErrorCode` numbered ``value`` (e.g. a code received from another node), else ``default``."""
+    try:
+        return ErrorCode(int(value))
+    except ValueError:
+        return default
+
+
+def as_typed(exc: BaseException) -> WorldForgeRosError:
+    """The one error boundary of every callback: a typed error stays itself, anything else is a bug and becomes
+    ``INTERNAL_ERROR`` with its type and (redacted by the caller) message."""
+    if isinstance(exc, WorldForgeRosError):
+        return exc
+    return WorldForgeRosError(f"internal error: {type(exc).__name__}: {exc}", ErrorCode.INTERNAL_ERROR,
+                              exception=type(exc).__name__)
 
 
 def ok_response() -> dict[str, Any]:

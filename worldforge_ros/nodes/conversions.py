@@ -9,17 +9,19 @@ from __future__ import annotations
 import array
 import json
 import math
+import time
 from typing import Any, Iterable
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from worldforge_ros.core.errors import ErrorCode, RequestError
 from worldforge_ros.core.events import ProviderEvent
 from worldforge_ros.core.observation import ImageData, ObservationData
-from worldforge_ros.msg import Observation, ProviderEvent as ProviderEventMsg, Tensor
+from worldforge_ros.core.plan import PlanData
+from worldforge_ros.msg import Candidate, Observation, PlanRecord, ProviderEvent as ProviderEventMsg, Tensor
 
 DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8"), "uint8": np.dtype("u1"), "int64": np.dtype("<i8")}
 IMAGE_CHANNELS = {"rgb8": 3, "bgr8": 3, "mono8": 1, "rgba8": 4, "bgra8": 4}
@@ -104,6 +106,29 @@ def array_to_image(img: ImageData, stamp_ns: int = 0) -> Image:
     return msg
 
 
+def compressed_to_image(msg: CompressedImage, max_bytes: int = DEFAULT_MAX_TENSOR_BYTES) -> Image:
+    """Decode a ``sensor_msgs/CompressedImage`` (jpeg/png, image_transport's ``/compressed``) into a ``bgr8``
+    (colour) or ``mono8`` Image with the same header. OpenCV is imported on first use."""
+    if len(msg.data) > max_bytes:
+        raise RequestError(f"compressed image: {len(msg.data)} bytes exceeds the {max_bytes}-byte cap",
+                           ErrorCode.PAYLOAD_TOO_LARGE)
+    import cv2  # lazy: only labs with compressed camera topics need it
+
+    pixels = cv2.imdecode(np.frombuffer(bytes(msg.data), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.dtype != np.uint8 or pixels.ndim not in (2, 3):
+        raise RequestError(f"compressed image ({msg.format!r}) could not be decoded to 8-bit pixels",
+                           ErrorCode.OBSERVATION_INVALID)
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2BGR)
+    if pixels.nbytes > max_bytes:
+        raise RequestError(f"decoded image: {pixels.nbytes} bytes exceeds the {max_bytes}-byte cap",
+                           ErrorCode.PAYLOAD_TOO_LARGE)
+    encoding = "mono8" if pixels.ndim == 2 else "bgr8"
+    image = array_to_image(ImageData(camera=msg.header.frame_id, encoding=encoding, pixels=pixels))
+    image.header = msg.header
+    return image
+
+
 def joint_state_arrays(js: JointState) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     """Names, positions and velocities of a JointState, checked for consistency and finiteness."""
     names = tuple(js.name)
@@ -179,6 +204,25 @@ def trajectory_arrays(msg: JointTrajectory) -> tuple[tuple[str, ...], np.ndarray
                    dtype=np.float64).reshape(t, len(names))
     times = np.array([duration_to_seconds(p.time_from_start) for p in msg.points], dtype=np.float64)
     return names, pos, vel, times
+
+
+def plan_record_msg(plan: PlanData) -> PlanRecord:
+    """The latched ``PlanRecord`` of a plan: its canonical JSON and digest plus the candidates as messages."""
+    record = PlanRecord(plan_id=plan.plan_id, plan_digest=plan.plan_digest, run_id=plan.run_id,
+                        request_id=plan.request_id, stamp=ns_to_time(time.time_ns()), task=plan.task,
+                        embodiment=plan.embodiment, policy_providers=list(plan.policy_providers),
+                        score_provider=plan.score_provider, selected_index=plan.selected_index,
+                        lower_is_better=plan.lower_is_better, plan_json=plan.plan_json())
+    record.start_state.name = list(plan.start_state.joint_names)
+    record.start_state.position = [float(v) for v in plan.start_state.positions]
+    for c in plan.candidates:
+        traj = c.trajectory
+        record.candidates.append(Candidate(
+            index=c.index, policy_provider=c.policy_provider, policy_candidate_index=c.policy_candidate_index,
+            trajectory=trajectory_to_msg(traj.joint_names, traj.positions, traj.velocities, traj.times_s),
+            score=float(c.score) if c.score is not None else float("nan"), feasible=c.feasible,
+            violations=list(c.violations), raw_shape=list(c.raw_shape), raw_digest=c.raw_digest))
+    return record
 
 
 # ---- events -------------------------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
-"""planner_node: serves ``/worldforge/plan``.
+"""planner_node: serves ``worldforge/plan`` (relative: it follows the node's namespace).
 
-Asks the policy providers concurrently for candidate chunks, translates them for the embodiment (failing
-loudly), scores all candidates in ONE batched call, checks the ranking and its direction, digests the plan and
-publishes it latched on ``/worldforge/plans``. A ``deadline_s`` bounds every plan: a late or dead provider gives
-a typed 2xx timeout, never a hang. Callbacks run on a MultiThreadedExecutor with a reentrant group and wait on
-nested service futures with a timeout (the other executor threads complete them).
+A thin shell over :mod:`worldforge_ros.core.planning`: it keeps the latest observation (joint states, the
+configured cameras, an optional goal topic), converts messages, and supplies the core with coroutines that call
+the provider services. Every callback is ``async``: waiting for providers, for a first observation or for a
+service to appear yields the executor thread, so many callers plan at once on a few threads. ``deadline_s``
+bounds every plan by timers; a late or dead provider gives a typed 2xx timeout, never a hang.
 """
 
 from __future__ import annotations
@@ -12,33 +12,41 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import traceback
 import uuid
 from typing import Any
 
 import numpy as np
+from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image, JointState
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image, JointState
 
-from worldforge_ros.core.errors import ErrorCode, ProviderError, RequestError, WorldForgeRosError
+from worldforge_ros.core import names
+from worldforge_ros.core.errors import ErrorCode, ProviderError, RequestError, as_typed
 from worldforge_ros.core.events import EventChain, ProviderEvent
+from worldforge_ros.core.observation import ObservationData
 from worldforge_ros.core.parameters import ParamSpec
-from worldforge_ros.core.plan import PlanData
+from worldforge_ros.core.planning import PlannerDefaults, PlanningCore, ProviderReply, resolve_settings
 from worldforge_ros.core.redaction import redact_text
-from worldforge_ros.core.selection import pool_candidates, select_candidate
-from worldforge_ros.core.trajectory import StartState
 from worldforge_ros.core.translator_registry import TranslatorRegistry
-from worldforge_ros.msg import Candidate, Observation, PlanRecord
+from worldforge_ros.core.wiring import JointMap, camera_sources
+from worldforge_ros.msg import Observation, PlanRecord
 from worldforge_ros.msg import ProviderEvent as ProviderEventMsg
-from worldforge_ros.nodes.conversions import (event_to_msg, ns_to_time, numpy_to_tensor,
-                                              observation_from_msg, tensor_to_numpy, trajectory_to_msg)
+from worldforge_ros.nodes.awaiting import wait_for, wait_one, wait_until
+from worldforge_ros.nodes.conversions import (compressed_to_image, event_to_msg, ns_to_time, numpy_to_tensor,
+                                              observation_from_msg, observation_to_msg, plan_record_msg,
+                                              tensor_to_numpy, time_to_ns)
 from worldforge_ros.nodes.evidence_qos import EVENTS_QOS, PLANS_QOS
 from worldforge_ros.nodes.params import declare_and_validate
-from worldforge_ros.nodes.spin import NESTED_CALL_THREADS, run_node
+from worldforge_ros.nodes.spin import run_node
 from worldforge_ros.srv import Plan, ScoreActions, SelectActions
 
+GOAL_EXTRA = "goal_positions"
+POSE_GOAL_EXTRA = "goal_pose"
+SERVICE_QOS = QoSProfile(depth=100)
+"""Plan and provider services keep up to 100 queued requests (the default 10 drops callers beyond the tenth
+when many ask at once)."""
 
 PARAMS = (
     ParamSpec("policy_providers", ["reference"], "Default policy providers when a request names none.", non_empty=True),
@@ -56,9 +64,23 @@ PARAMS = (
     ParamSpec("deadline_s", 10.0, "Default wall-clock budget of a plan (s).", min_value=0.01, max_value=600.0),
     ParamSpec("max_deadline_s", 120.0, "Largest deadline_s a request may ask for (s).", min_value=0.01),
     ParamSpec("max_observation_age_s", 2.0, "Reject observations older than this (s).", min_value=0.001),
-    ParamSpec("joint_states_topic", "/joint_states", "Joint states for the latest observation.", read_only=True),
-    ParamSpec("camera_topics", [], "Image topics for the latest observation (camera = header.frame_id).",
+    ParamSpec("joint_states_topic", names.JOINT_STATES_TOPIC,
+              "Joint states for the latest observation (relative: follows the namespace).", read_only=True),
+    ParamSpec("camera_topics", [],
+              "Cameras for the latest observation: 'key=topic' (the policy's camera key, then a sensor_msgs/Image "
+              "topic, or a CompressedImage topic ending in /compressed); a bare topic uses the image's frame_id.",
               read_only=True),
+    ParamSpec("joint_map", [],
+              "Robot joint -> policy joint, as 'robot_joint=policy_joint' entries. Policies see only mapped joints "
+              "(others, e.g. gripper fingers, are ignored); plans use the robot's names. Empty = names as they are.",
+              read_only=True),
+    ParamSpec("goal_topic", "", "Optional goal topic (latest message used when a request carries no goal).",
+              read_only=True),
+    ParamSpec("goal_topic_type", "joint_state", "Type of goal_topic: joint_state (sensor_msgs/JointState, mapped "
+              "through joint_map) or pose (geometry_msgs/PoseStamped -> [x y z qx qy qz qw]).", read_only=True,
+              choices=("joint_state", "pose")),
+    ParamSpec("goal_positions", [], "Goal joint positions (policy joint order) used when neither the request nor "
+              "goal_topic gives one (empty: the providers' own configuration).", list_kind="double"),
     ParamSpec("task", "", "Default instruction when a request has none."),
     ParamSpec("max_tensor_bytes", 64 * 1024 * 1024, "Largest accepted tensor or image payload (bytes).",
               min_value=1024),
@@ -67,248 +89,245 @@ PARAMS = (
 
 
 class PlannerNode(Node):
-    def __init__(self, node_name: str = "planner", **kwargs: Any) -> None:
+    def __init__(self, node_name: str = names.PLANNER_NODE, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self.p = declare_and_validate(self, PARAMS)
         self.translators = TranslatorRegistry.from_config(self.p["embodiments_file"] or None)
+        self.joint_map = JointMap.from_entries(self.p["joint_map"])
+        self.cameras = camera_sources(self.p["camera_topics"])
+        self.core = PlanningCore(self.translators, self.joint_map)
         self.run_id = self.p["run_id"] or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
         self._group = ReentrantCallbackGroup()
         self._chain = EventChain()
         self._chain_lock = threading.Lock()
         self._provider_clients: dict[tuple[str, str], Any] = {}
-        self._provider_clients_lock = threading.Lock()
         self._latest_js: tuple[JointState, int] | None = None
         self._latest_images: dict[str, tuple[Image, int]] = {}
+        self._latest_goal: tuple[np.ndarray, str] | None = None
         self._obs_lock = threading.Lock()
-        self._plans_pub = self.create_publisher(PlanRecord, "/worldforge/plans", PLANS_QOS)
-        self._events_pub = self.create_publisher(ProviderEventMsg, "/worldforge/events", EVENTS_QOS)
+        self._plans_pub = self.create_publisher(PlanRecord, names.PLANS_TOPIC, PLANS_QOS)
+        self._events_pub = self.create_publisher(ProviderEventMsg, names.EVENTS_TOPIC, EVENTS_QOS)
         # Depth 1: a callback that runs late takes the newest state, never a queued older one stamped as fresh.
         self.create_subscription(JointState, self.p["joint_states_topic"], self._on_joint_state, 1,
                                  callback_group=self._group)
-        for topic in [t for t in self.p["camera_topics"] if t]:
-            self.create_subscription(Image, topic, self._on_image, qos_profile_sensor_data, callback_group=self._group)
-        self.create_service(Plan, "/worldforge/plan", self._on_plan, callback_group=self._group)
+        for cam in self.cameras:
+            if cam.compressed:
+                self.create_subscription(CompressedImage, cam.topic, lambda m, c=cam: self._on_compressed(m, c.key),
+                                         qos_profile_sensor_data, callback_group=self._group)
+            else:
+                self.create_subscription(Image, cam.topic, lambda m, c=cam: self._on_image(m, c.key),
+                                         qos_profile_sensor_data, callback_group=self._group)
+        if self.p["goal_topic"]:
+            if self.p["goal_topic_type"] == "pose":
+                self.create_subscription(PoseStamped, self.p["goal_topic"], self._on_goal_pose, 1,
+                                         callback_group=self._group)
+            else:
+                self.create_subscription(JointState, self.p["goal_topic"], self._on_goal_joints, 1,
+                                         callback_group=self._group)
+        self.create_service(Plan, names.PLAN_SERVICE, self._on_plan, qos_profile=SERVICE_QOS,
+                            callback_group=self._group)
         self.plans_served = 0
-        self.get_logger().info(f"planner ready: /worldforge/plan (run {self.run_id}; embodiments "
-                               f"{self.translators.names()})")
+        self.get_logger().info(f"planner ready: {self.resolve_service_name(names.PLAN_SERVICE)} (run {self.run_id}; "
+                               f"embodiments {self.translators.names()}; cameras "
+                               f"{[c.key or c.topic for c in self.cameras]})")
 
-    # ---- observation ----------------------------------------------------------------------------------------
+    # ---- observation sources --------------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
         with self._obs_lock:
             self._latest_js = (msg, time.time_ns())
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image, key: str) -> None:
+        if key:
+            msg.header.frame_id = key
         with self._obs_lock:
             self._latest_images[msg.header.frame_id or "camera"] = (msg, time.time_ns())
 
-    def _observation(self, req: Plan.Request) -> Observation:
+    def _on_compressed(self, msg: CompressedImage, key: str) -> None:
+        try:
+            image = compressed_to_image(msg, self.p["max_tensor_bytes"])
+        except Exception as exc:  # never a traceback out of a callback: the camera just has no fresh frame
+            self.get_logger().warning(f"camera {key or msg.header.frame_id}: {redact_text(str(exc))}",
+                                      throttle_duration_sec=5.0)
+            return
+        self._on_image(image, key)
+
+    def _on_goal_joints(self, msg: JointState) -> None:
+        try:
+            _names, pos, _ = self.joint_map.to_policy(list(msg.name), np.asarray(msg.position, dtype=np.float64))
+        except Exception as exc:
+            self.get_logger().warning(f"goal on {self.p['goal_topic']} ignored: {exc}", throttle_duration_sec=5.0)
+            return
+        with self._obs_lock:
+            self._latest_goal = (pos.astype(np.float64), GOAL_EXTRA)
+
+    def _on_goal_pose(self, msg: PoseStamped) -> None:
+        p, q = msg.pose.position, msg.pose.orientation
+        with self._obs_lock:
+            self._latest_goal = (np.array([p.x, p.y, p.z, q.x, q.y, q.z, q.w], dtype=np.float64), POSE_GOAL_EXTRA)
+
+    def _missing_sources(self) -> list[str]:
+        with self._obs_lock:
+            missing = [] if self._latest_js is not None else [self.resolve_topic_name(self.p["joint_states_topic"])]
+            have = set(self._latest_images)
+        missing += [c.topic for c in self.cameras if c.key and c.key not in have]
+        return missing
+
+    async def _observation(self, req: Plan.Request, deadline: float) -> Observation:
+        """The request's observation, or the latest from the topics (waiting for a first one until the deadline),
+        with the goal added when the request has none; stale or unstamped observations are typed errors."""
         obs = req.observation
-        empty = not obs.joint_state.name and not obs.images and not obs.extras
-        if empty:
+        if not obs.joint_state.name and not obs.images and not obs.extras:
+            if not await wait_until(self, lambda: not self._missing_sources(), deadline, self._group):
+                raise RequestError(f"empty observation and nothing received on {self._missing_sources()} before "
+                                   "the deadline", ErrorCode.OBSERVATION_MISSING)
             with self._obs_lock:
                 js, images = self._latest_js, dict(self._latest_images)
-            if js is None:
-                raise RequestError(f"empty observation and nothing received on {self.p['joint_states_topic']}",
-                                   ErrorCode.OBSERVATION_MISSING)
             obs = Observation()
             obs.joint_state = js[0]
             obs.images = [img for img, _ in images.values()]
-            received = [js[1]] + [t for _, t in images.values()]
-            obs.stamp = ns_to_time(min(received))
-        age_s = (time.time_ns() - (obs.stamp.sec * 1_000_000_000 + obs.stamp.nanosec)) / 1e9
+            obs.stamp = ns_to_time(min([js[1]] + [t for _, t in images.values()]))
         if obs.stamp.sec == 0 and obs.stamp.nanosec == 0:
             raise RequestError("observation has no stamp", ErrorCode.OBSERVATION_INVALID)
+        age_s = (time.time_ns() - time_to_ns(obs.stamp)) / 1e9
         if age_s > self.p["max_observation_age_s"]:
             raise RequestError(f"observation is {age_s:.3f}s old (max {self.p['max_observation_age_s']}s)",
                                ErrorCode.OBSERVATION_STALE)
         if not obs.task:
             obs.task = req.task or self.p["task"]
+        self._add_goal(obs)
         return obs
 
+    def _add_goal(self, obs: Observation) -> None:
+        if any(t.name in (GOAL_EXTRA, POSE_GOAL_EXTRA) for t in obs.extras):
+            return
+        with self._obs_lock:
+            goal = self._latest_goal
+        if goal is None and self.p["goal_positions"]:
+            goal = (np.asarray(self.p["goal_positions"], dtype=np.float64), GOAL_EXTRA)
+        if goal is not None:
+            obs.extras.append(numpy_to_tensor(goal[1], goal[0]))
+
+    def _policy_view(self, obs_msg: Observation) -> tuple[ObservationData, Observation]:
+        """The observation as the policies see it: joint_map applied (robot names -> policy names)."""
+        data = observation_from_msg(obs_msg, self.p["max_tensor_bytes"])
+        if self.joint_map.identity:
+            return data, obs_msg
+        names_, pos, vel = self.joint_map.to_policy(data.joint_names, data.joint_positions, data.joint_velocities)
+        data = ObservationData(stamp_ns=data.stamp_ns, task=data.task, embodiment_tag=data.embodiment_tag,
+                               joint_names=names_, joint_positions=pos, joint_velocities=vel, images=data.images,
+                               extras=data.extras)
+        return data, observation_to_msg(data)
+
     # ---- provider calls -------------------------------------------------------------------------------------
-    def _client(self, srv_type: Any, name: str, kind: str) -> Any:
-        key = (name, kind)
-        with self._provider_clients_lock:
-            if key not in self._provider_clients:
-                self._provider_clients[key] = self.create_client(srv_type, f"/worldforge/providers/{name}/{kind}",
-                                                        callback_group=self._group)
-            return self._provider_clients[key]
+    def _client(self, srv_type: Any, provider: str, capability: str) -> Any:
+        key = (provider, capability)
+        if key not in self._provider_clients:  # callbacks may race here: a duplicate client is harmless
+            self._provider_clients[key] = self.create_client(srv_type, names.provider_service(provider, capability),
+                                                             callback_group=self._group)
+        return self._provider_clients[key]
 
-    def _call(self, client: Any, request: Any, deadline: float, provider: str) -> Any:
-        """Call and wait until ``deadline`` (monotonic); typed 200/201 on unavailable/timeout."""
-        while not client.service_is_ready():
-            if time.monotonic() >= deadline:
-                raise ProviderError(f"provider {provider} is not available ({client.srv_name})",
-                                    ErrorCode.PROVIDER_UNAVAILABLE, provider=provider)
-            client.wait_for_service(timeout_sec=min(0.1, max(0.0, deadline - time.monotonic())))
-        return client.call_async(request)
+    async def _ready(self, client: Any, provider: str, deadline: float) -> None:
+        if not await wait_until(self, client.service_is_ready, deadline, self._group):
+            raise ProviderError(f"provider {provider} is not available ({client.srv_name})",
+                                ErrorCode.PROVIDER_UNAVAILABLE, provider=provider)
 
-    @staticmethod
-    def _await(futures: dict[str, Any], deadline: float) -> dict[str, Any]:
-        done = threading.Event()
-        remaining = set(futures)
-        lock = threading.Lock()
-
-        def finished(name: str) -> None:
-            with lock:
-                remaining.discard(name)
-                if not remaining:
-                    done.set()
-
+    async def _ask_policies(self, obs_msg: Observation, request_id: str, deadline: float, mode: str,
+                            providers: list[str], n: int) -> dict[str, ProviderReply]:
+        clients = {name: self._client(SelectActions, name, "policy") for name in providers}
+        for name, client in clients.items():
+            await self._ready(client, name, deadline)
+        futures = {name: client.call_async(SelectActions.Request(
+            observation=obs_msg, num_candidates=n, mode=mode, request_id=request_id, run_id=self.run_id))
+            for name, client in clients.items()}
+        answers = await wait_for(self, futures, deadline, self._group)
         for name, fut in futures.items():
-            fut.add_done_callback(lambda _f, n=name: finished(n))
-        done.wait(max(0.0, deadline - time.monotonic()))
-        return {name: fut.result() for name, fut in futures.items() if fut.done() and fut.result() is not None}
+            if not fut.done():
+                clients[name].remove_pending_request(fut)
+        return {name: self._policy_reply(name, ans) for name, ans in answers.items()}
 
-    def _cancel(self, client: Any, future: Any) -> None:
-        if not future.done():
-            client.remove_pending_request(future)
+    def _policy_reply(self, name: str, ans: Any) -> ProviderReply:
+        actions = None
+        if ans.success:
+            main = next((t for t in ans.raw_actions if t.name == "action"), None)
+            actions = None if main is None else tensor_to_numpy(main, self.p["max_tensor_bytes"])
+        return ProviderReply(name, bool(ans.success), int(ans.error_code), ans.error_message, actions=actions,
+                             event_digest=ans.event.digest, event=ans.event)
+
+    async def _ask_scorer(self, obs_msg: Observation, request_id: str, deadline: float, scorer: str,
+                          candidates: np.ndarray) -> ProviderReply | None:
+        client = self._client(ScoreActions, scorer, "score")
+        await self._ready(client, scorer, deadline)
+        fut = client.call_async(ScoreActions.Request(observation=obs_msg, candidates=numpy_to_tensor(
+            "candidates", candidates), request_id=request_id, run_id=self.run_id))
+        ans = await wait_one(self, fut, deadline, self._group)
+        if ans is None:
+            client.remove_pending_request(fut)
+            return None
+        return ProviderReply(scorer, bool(ans.success), int(ans.error_code), ans.error_message,
+                             scores=tuple(ans.scores), best_index=int(ans.best_index),
+                             lower_is_better=bool(ans.lower_is_better), event_digest=ans.event.digest, event=ans.event)
 
     # ---- plan -----------------------------------------------------------------------------------------------
-    def _on_plan(self, req: Plan.Request, resp: Plan.Response) -> Plan.Response:
+    def _defaults(self) -> PlannerDefaults:
+        p = self.p
+        return PlannerDefaults(tuple(p["policy_providers"]), p["score_provider"], p["embodiment"],
+                               p["candidates_per_policy"], p["max_candidates_per_policy"], p["deadline_s"],
+                               p["max_deadline_s"], tuple(p["known_providers"]))
+
+    async def _on_plan(self, req: Plan.Request, resp: Plan.Response) -> Plan.Response:
         started = time.monotonic()
-        started_ns = time.time_ns()
         # Free text from callers is redacted at intake: the plan record is digested and recorded as built, so a
         # token pasted into a task or request id must never enter it (the policies see the redacted task too).
         req.task = redact_text(req.task)
         req.observation.task = redact_text(req.observation.task)
         request_id = redact_text(req.request_id) or uuid.uuid4().hex
-        resp.run_id = self.run_id
-        resp.selected_index = -1
-        provider_events: list[ProviderEventMsg] = []
+        resp.run_id, resp.selected_index = self.run_id, -1
+        replies: list[ProviderReply] = []
         try:
-            plan = self._plan(req, request_id, started, provider_events)
+            record = await self._plan(req, request_id, started, replies)
             resp.success, resp.error_code, resp.error_message = True, 0, ""
-            resp.plan_id, resp.plan_digest = plan.plan_id, plan.plan_digest
-            resp.candidates, resp.selected_index = plan.candidates, plan.selected_index
-            resp.lower_is_better, resp.start_state = plan.lower_is_better, plan.start_state
-            own = self._emit("success", started, request_id, {"plan_digest": plan.plan_digest,
-                                                              "candidate_count": len(plan.candidates),
-                                                              "selected_index": plan.selected_index}, "")
-        except Exception as exc:
-            if not isinstance(exc, WorldForgeRosError):
-                self.get_logger().error("planner internal error:\n" + traceback.format_exc())
-            err = exc if isinstance(exc, WorldForgeRosError) else \
-                ProviderError(f"planner internal error: {type(exc).__name__}: {exc}", ErrorCode.PROVIDER_RUNTIME_ERROR)
-            resp.success, resp.error_code, resp.error_message = False, int(err.code), str(err)
+            resp.plan_id, resp.plan_digest = record.plan_id, record.plan_digest
+            resp.candidates, resp.selected_index = record.candidates, record.selected_index
+            resp.lower_is_better, resp.start_state = record.lower_is_better, record.start_state
+            own = self._emit("success", started, request_id, {"plan_digest": record.plan_digest,
+                                                              "candidate_count": len(record.candidates),
+                                                              "selected_index": record.selected_index}, "")
+        except Exception as exc:  # the one error boundary: typed errors as they are, anything else INTERNAL_ERROR
+            err = as_typed(exc)
+            if err.code == ErrorCode.INTERNAL_ERROR:
+                self.get_logger().error(f"planner internal error: {redact_text(str(exc))}")
+            message = redact_text(str(err))
+            resp.success, resp.error_code, resp.error_message = False, int(err.code), message
             own = self._emit("failure", started, request_id, {"error_code": int(err.code), "error_name": err.name},
-                             str(err))
-        resp.events = provider_events + [own]
+                             message)
+        resp.events = [r.event for r in replies if r.event is not None] + [own]
         self.plans_served += 1
         return resp
 
-    def _plan(self, req: Plan.Request, request_id: str, started: float, events: list) -> PlanRecord:
-        deadline_s = req.deadline_s or self.p["deadline_s"]
-        if not np.isfinite(deadline_s) or deadline_s <= 0 or deadline_s > self.p["max_deadline_s"]:
-            raise RequestError(f"deadline_s must be in (0, {self.p['max_deadline_s']}], got {req.deadline_s}",
-                               ErrorCode.INVALID_ARGUMENT)
-        deadline = started + deadline_s
-        policies = list(req.policy_providers) or list(self.p["policy_providers"])
-        scorer = req.score_provider or self.p["score_provider"]
-        for name in policies + ([scorer] if scorer != "none" else []):
-            if name not in self.p["known_providers"]:
-                raise RequestError(f"unknown provider {name!r}; known: {self.p['known_providers']}",
-                                   ErrorCode.UNKNOWN_PROVIDER)
-        if len(set(policies)) != len(policies):
-            raise RequestError(f"policy_providers lists a provider twice: {policies}", ErrorCode.INVALID_ARGUMENT)
-        translator = self.translators.get(req.embodiment or self.p["embodiment"])
-        n = int(req.candidates_per_policy) or self.p["candidates_per_policy"]
-        if n > self.p["max_candidates_per_policy"]:
-            raise RequestError(f"candidates_per_policy {n} exceeds {self.p['max_candidates_per_policy']}",
-                               ErrorCode.INVALID_ARGUMENT)
-        obs_msg = self._observation(req)
-        obs = observation_from_msg(obs_msg, self.p["max_tensor_bytes"])
-        start = StartState(obs.joint_names, obs.joint_positions) if obs.joint_names else None
+    async def _plan(self, req: Plan.Request, request_id: str, started: float, replies: list) -> Any:
+        settings = resolve_settings(self._defaults(), policies=list(req.policy_providers),
+                                    scorer=req.score_provider, embodiment=req.embodiment,
+                                    candidates_per_policy=int(req.candidates_per_policy), max_steps=int(req.max_steps),
+                                    deadline_s=req.deadline_s)
+        self.translators.get(settings.embodiment)  # unknown embodiment: a typed 1xx before anything is asked
+        deadline = started + settings.deadline_s
+        obs_msg = await self._observation(req, deadline)
+        observation, policy_msg = self._policy_view(obs_msg)
 
-        # 1. policies, concurrently
-        clients, futures = {}, {}
-        for name in policies:
-            clients[name] = self._client(SelectActions, name, "select_actions")
-            futures[name] = self._call(clients[name], SelectActions.Request(
-                observation=obs_msg, num_candidates=n, mode=self.p["mode"], request_id=request_id,
-                run_id=self.run_id), deadline, name)
-        answers = self._await(futures, deadline)
-        for name, fut in futures.items():
-            self._cancel(clients[name], fut)
-        missing = [name for name in policies if name not in answers]
-        for name in policies:
-            if name in answers:
-                events.append(answers[name].event)
-        if missing:
-            raise ProviderError(f"policy provider(s) {missing} did not answer within deadline_s={deadline_s}",
-                                ErrorCode.PROVIDER_TIMEOUT, providers=missing)
-        groups, raws = [], []
-        for name in policies:
-            ans = answers[name]
-            if not ans.success:
-                raise ProviderError(f"policy {name} failed: {ans.error_message}", ErrorCode(ans.error_code)
-                                    if ans.error_code in ErrorCode._value2member_map_ else ErrorCode.PROVIDER_RUNTIME_ERROR)
-            main = next((t for t in ans.raw_actions if t.name == "action"), None)
-            if main is None:
-                raise ProviderError(f"policy {name} returned no 'action' tensor", ErrorCode.PROVIDER_CONTRACT_VIOLATION)
-            raw = tensor_to_numpy(main, self.p["max_tensor_bytes"])
-            translated = translator.translate(raw, start, embodiment_tag=obs.embodiment_tag,
-                                              max_steps=int(req.max_steps))
-            groups.append((name, translated))
-            steps = translated[0].trajectory.num_points if translated else 0
-            raws.append(raw[:, :steps])
-        pooled = pool_candidates(groups)
-        if not pooled:
-            raise ProviderError("policies returned no candidates", ErrorCode.PROVIDER_CONTRACT_VIOLATION)
+        async def ask_policies(providers: Any, n: int) -> dict[str, ProviderReply]:
+            return await self._ask_policies(policy_msg, request_id, deadline, self.p["mode"], list(providers), n)
 
-        # 2. one batched score call
-        if scorer == "none":
-            selection = select_candidate([c.feasible for c in pooled])
-        else:
-            stacked = np.concatenate(raws, axis=0)
-            client = self._client(ScoreActions, scorer, "score_actions")
-            fut = self._call(client, ScoreActions.Request(
-                observation=obs_msg, candidates=numpy_to_tensor("candidates", stacked), request_id=request_id,
-                run_id=self.run_id), deadline, scorer)
-            ans = self._await({scorer: fut}, deadline).get(scorer)
-            self._cancel(client, fut)
-            if ans is None:
-                raise ProviderError(f"score provider {scorer} did not answer within deadline_s={deadline_s}",
-                                    ErrorCode.PROVIDER_TIMEOUT, providers=[scorer])
-            events.append(ans.event)
-            if not ans.success:
-                raise ProviderError(f"score provider {scorer} failed: {ans.error_message}",
-                                    ErrorCode(ans.error_code) if ans.error_code in ErrorCode._value2member_map_
-                                    else ErrorCode.PROVIDER_RUNTIME_ERROR)
-            selection = select_candidate([c.feasible for c in pooled], list(ans.scores), int(ans.best_index),
-                                         bool(ans.lower_is_better), scorer)
+        async def ask_scorer(scorer: str, candidates: np.ndarray) -> ProviderReply | None:
+            return await self._ask_scorer(policy_msg, request_id, deadline, scorer, candidates)
 
-        # 3. the plan record and its digest
-        if start is None:
-            raise RequestError("the observation has no joint state: a plan needs a start state",
-                               ErrorCode.OBSERVATION_MISSING)
-        plan = PlanData.from_selection(
-            pooled, selection, start_state=start, task=obs_msg.task, embodiment=translator.name,
-            policy_providers=policies, score_provider=scorer, run_id=self.run_id, request_id=request_id,
-            max_steps=int(req.max_steps), event_digests=[e.digest for e in events],
-            translator_contract=translator.contract_summary(list(raws[0].shape[1:]) if raws else None),
-            created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        plan_json = plan.plan_json()
-        record = PlanRecord(plan_id=plan.plan_id, plan_digest=plan.plan_digest, run_id=self.run_id,
-                            request_id=request_id, stamp=ns_to_time(time.time_ns()), task=obs_msg.task,
-                            embodiment=translator.name, policy_providers=policies, score_provider=scorer,
-                            selected_index=selection.selected_index, lower_is_better=selection.lower_is_better,
-                            plan_json=plan_json)
-        record.start_state.name = list(obs.joint_names)
-        record.start_state.position = [float(v) for v in obs.joint_positions]
-        for pc in pooled:
-            traj = pc.candidate.trajectory
-            record.candidates.append(Candidate(
-                index=pc.index, policy_provider=pc.policy_provider, policy_candidate_index=pc.policy_candidate_index,
-                trajectory=trajectory_to_msg(traj.joint_names, traj.positions, traj.velocities, traj.times_s),
-                score=float(selection.scores[pc.index]) if selection.scores is not None else float("nan"),
-                feasible=pc.feasible, violations=list(pc.candidate.violations),
-                raw_shape=list(pc.candidate.raw_shape), raw_digest=pc.candidate.raw_digest))
+        outcome = await self.core.plan(settings, observation, ask_policies, ask_scorer, run_id=self.run_id,
+                                       request_id=request_id, replies=replies)
+        record = plan_record_msg(outcome.plan)
         self._plans_pub.publish(record)
         return record
 
     def _emit(self, phase: str, started: float, request_id: str, meta: dict, message: str) -> ProviderEventMsg:
-        ev = ProviderEvent.build("planner", "plan", phase, method="PLAN", target="/worldforge/plan",
+        ev = ProviderEvent.build("planner", "plan", phase, method="PLAN", target=names.PLAN_SERVICE,
                                  duration_ms=(time.monotonic() - started) * 1000.0, message=message, metadata=meta,
                                  run_id=self.run_id, request_id=request_id)
         with self._chain_lock:
@@ -318,7 +337,7 @@ class PlannerNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_node("planner_node", PlannerNode, argv, threads=NESTED_CALL_THREADS)
+    return run_node("planner_node", PlannerNode, argv, threads=2)
 
 
 if __name__ == "__main__":

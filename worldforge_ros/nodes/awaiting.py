@@ -1,0 +1,107 @@
+"""Await other nodes' answers inside ``async def`` callbacks without ever blocking an executor thread.
+
+rclpy runs coroutine callbacks as tasks: ``await future`` yields the thread to other callbacks until the future
+completes. rclpy has no awaitable sleep or timeout, so deadlines are one-shot timers that complete a wrapper
+future. One helper for the planner, the gate and every later runner.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Mapping
+
+from rclpy.task import Future
+
+POLL_PERIOD_S = 0.05
+"""Period of :func:`wait_until` checks (discovery and first observations)."""
+
+
+def _wake(_future: Future) -> None:
+    """No-op done callback: its scheduling is what wakes the executor."""
+
+
+class _Latch:
+    """A future that completes once: when enough of the watched futures are done, or at the deadline."""
+
+    def __init__(self, node: Any, deadline: float, callback_group: Any) -> None:
+        # Completing a plain Future wakes nothing: the awaiting task would sit until some other event woke the
+        # executor. A future of the node's executor with a done callback schedules that callback as a task,
+        # which triggers the executor's guard condition, so the awaiting coroutine resumes at once.
+        self.future: Future = Future(executor=node.executor)
+        self.future.add_done_callback(_wake)
+        self._lock = threading.Lock()
+        self._node = node
+        self._timer = None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            self.fire(False)
+        else:
+            self._timer = node.create_timer(remaining, lambda: self.fire(False), callback_group=callback_group)
+
+    def fire(self, value: bool) -> None:
+        with self._lock:
+            if not self.future.done():
+                self.future.set_result(value)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._node.destroy_timer(self._timer)
+            self._timer = None
+
+
+async def wait_for(node: Any, futures: Mapping[str, Future], deadline: float, callback_group: Any = None, *,
+                   any_of: bool = False) -> dict[str, Any]:
+    """Await ``futures`` until all are done (``any_of``: until one is) or ``deadline`` (``time.monotonic()``).
+
+    Returns the results of the futures that completed with a result, by name; a timed-out or failed future is
+    simply absent, so callers turn absence into their typed timeout.
+    """
+    pending = {name: fut for name, fut in futures.items()}
+    if pending and not all(f.done() for f in pending.values()) and not (any_of and any(f.done() for f in
+                                                                                          pending.values())):
+        latch = _Latch(node, deadline, callback_group)
+        counter = {"left": len(pending)}
+        lock = threading.Lock()
+
+        def one_done(_f: Future) -> None:
+            with lock:
+                counter["left"] -= 1
+                enough = any_of or counter["left"] == 0
+            if enough:
+                latch.fire(True)
+
+        for fut in pending.values():
+            fut.add_done_callback(one_done)
+        try:
+            await latch.future
+        finally:
+            latch.close()
+    return {name: fut.result() for name, fut in pending.items()
+            if fut.done() and not fut.cancelled() and fut.exception() is None and fut.result() is not None}
+
+
+async def wait_one(node: Any, future: Future, deadline: float, callback_group: Any = None) -> Any:
+    """The result of ``future``, or None when it has none by ``deadline``."""
+    return (await wait_for(node, {"": future}, deadline, callback_group)).get("")
+
+
+async def sleep(node: Any, seconds: float, callback_group: Any = None) -> None:
+    """Yield the executor thread for ``seconds`` (a one-shot timer; rclpy has no awaitable sleep)."""
+    latch = _Latch(node, time.monotonic() + seconds, callback_group)
+    try:
+        await latch.future
+    finally:
+        latch.close()
+
+
+async def wait_until(node: Any, predicate: Callable[[], bool], deadline: float, callback_group: Any = None,
+                     period: float = POLL_PERIOD_S) -> bool:
+    """Re-check ``predicate`` every ``period`` s until it holds or ``deadline``; returns its last value."""
+    while not predicate():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return predicate()
+        await sleep(node, min(period, left), callback_group)
+    return True
