@@ -8,6 +8,7 @@ ROS-free subcommands (evidence verify/report, fixtures) work on a laptop without
 from __future__ import annotations
 
 import argparse
+import os
 import importlib
 import sys
 
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="worldforge-ros",
         description="worldforge-ros: plan with learned models on ROS 2, review, approve, and keep the evidence.")
     parser.add_argument("--version", action="version", version=f"worldforge-ros {__version__}")
+    parser.add_argument("--namespace", "-n", default=None,
+                        help="namespace of the graph to talk to (e.g. robot1; default: $WFROS_NAMESPACE or /)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
@@ -52,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    for flag in ("--namespace", "-n"):  # global option before the subcommand
+        if len(argv) >= 2 and argv[0] == flag:
+            os.environ["WFROS_NAMESPACE"] = argv[1]
+            argv = argv[2:]
+        elif argv and argv[0].startswith("--namespace="):
+            os.environ["WFROS_NAMESPACE"] = argv[0].split("=", 1)[1]
+            argv = argv[1:]
     parser = build_parser()
     if argv and argv[0] in SUBCOMMANDS:
         module_name, help_text = SUBCOMMANDS[argv[0]]

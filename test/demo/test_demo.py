@@ -27,7 +27,7 @@ def test_light_demo_approves_executes_and_leaves_verified_evidence(tmp_path):
     assert bag.is_relative_to(tmp_path / "evidence" / "runs")
     assert verify_bag(bag).ok
     assert report.is_file() and "<html" in report.read_text().lower()
-    assert "executed on sim_controller" in out
+    assert "executed on /sim_controller/follow_joint_trajectory" in out
     topics = {r.topic for r in read_bag(bag).records}
     assert {"/worldforge/plans", "/worldforge/approvals", "/worldforge/executions"} <= topics
 
@@ -48,7 +48,7 @@ def test_full_demo_with_real_lerobot_and_lewm_providers_executes_on_sim_controll
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
-    assert "profile lerobot_lewm" in out and "executed on sim_controller" in out
+    assert "profile lerobot_lewm" in out and "executed on /sim_controller/follow_joint_trajectory" in out
     assert (tmp_path / "fixtures" / "fixtures.json").is_file()
     bag = Path(re.search(r"bag:\s+(\S+)", out).group(1))
     assert verify_bag(bag).ok

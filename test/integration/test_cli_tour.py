@@ -39,7 +39,7 @@ def test_plan_approve_execute_verify_from_the_command_line(ros_graph, node_proce
 
     executed = cli("execute", "--approval", nxt.group(1), "--digest", digest)
     assert executed.returncode == 0, executed.stderr
-    assert "dry-run recorded (nothing moved)" in executed.stdout
+    assert "dry-run recorded (nothing moved; would have gone to /sim_controller/follow_joint_trajectory" in executed.stdout
     reused = cli("execute", "--approval", nxt.group(1), "--digest", digest)
     assert reused.returncode != 0  # single use
     assert counts[-1] == 0  # dry-run: the controller never got a goal

@@ -60,6 +60,52 @@ def test_launch_arguments_are_applied_like_bringup():
     assert load_profile("dry_run").node("approval").parameters["execution_enabled"] is False  # dry-run default
 
 
+@pytest.mark.parametrize("name", ["lerobot_lewm", "gr00t_lewm"])
+def test_robot_profiles_never_start_the_sim_and_target_the_real_controller(name):
+    profile = apply_arguments(load_profile(name))
+    assert profile.node("sim_controller") is None
+    assert profile.node("approval").parameters["controller_action"] == \
+        "joint_trajectory_controller/follow_joint_trajectory"
+    desk = apply_arguments(load_profile(name), use_sim_controller=True)
+    assert desk.node("sim_controller").parameters["action_name"] == "sim_controller/follow_joint_trajectory"
+    assert desk.node("approval").parameters["controller_action"] == "sim_controller/follow_joint_trajectory"
+
+
+def test_dry_run_starts_the_sim_and_the_sim_never_takes_a_real_controllers_name():
+    from worldforge_ros.core.errors import ErrorCode, RequestError
+
+    dry = apply_arguments(load_profile("dry_run"))
+    assert dry.node("sim_controller").parameters["action_name"] == "sim_controller/follow_joint_trajectory"
+    with pytest.raises(RequestError) as err:
+        apply_arguments(load_profile("dry_run"), use_sim_controller=True,
+                        controller_action="joint_trajectory_controller/follow_joint_trajectory")
+    assert err.value.code == ErrorCode.INVALID_ARGUMENT and "never takes a real controller" in str(err.value)
+    real = apply_arguments(load_profile("dry_run"), use_sim_controller=False)
+    assert real.node("sim_controller") is None
+    assert real.node("approval").parameters["controller_action"] == \
+        "joint_trajectory_controller/follow_joint_trajectory"
+
+
+def test_user_params_file_overrides_the_profile(tmp_path):
+    from worldforge_ros.core.errors import RequestError
+
+    user = tmp_path / "lab.yaml"
+    user.write_text("/**:\n  ros__parameters:\n    use_sim_time: true\n"
+                    "/robot1/planner:\n  ros__parameters:\n    deadline_s: 3.5\n    camera_topics: [front=/cam/image]\n"
+                    "provider_reference:\n  ros__parameters:\n    reference:\n      seed: 11\n")
+    profile = apply_arguments(load_profile("dry_run"), params_file=str(user))
+    planner = profile.node("planner").parameters
+    assert planner["deadline_s"] == 3.5 and planner["camera_topics"] == ["front=/cam/image"]
+    assert planner["policy_providers"] == ["reference"]  # untouched profile values stay
+    ref = profile.node("provider_reference").parameters["reference"]
+    assert ref["seed"] == 11 and ref["horizon"] == 16  # nested blocks merge, not replace
+    assert all(n.parameters["use_sim_time"] is True for n in profile.nodes)
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("planer:\n  ros__parameters:\n    deadline_s: 3.0\n")
+    with pytest.raises(RequestError, match="not started by profile"):
+        apply_arguments(load_profile("dry_run"), params_file=str(typo))
+
+
 def _launch_tree():
     return ast.parse(LAUNCH.read_text())
 
@@ -76,11 +122,22 @@ def test_launch_file_reads_the_same_profile_machinery():
     keywords = {k.arg: k.value for k in lifecycle.keywords}
     assert isinstance(keywords["respawn"], ast.Constant) and keywords["respawn"].value is True  # providers come back
     assert "respawn_delay" in keywords
-    args = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "ARGUMENTS")
-    names = [elt.elts[0].value for elt in args.value.elts]
-    assert names == ["profile", "execution_enabled", "evidence_dir", "controller_action", "use_sim_controller"]
-    defaults = {elt.elts[0].value: elt.elts[1].value for elt in args.value.elts}
+    assert ("worldforge_ros.core.profiles", "LAUNCH_ARGUMENTS") in imports
+    from worldforge_ros.core.profiles import LAUNCH_ARGUMENTS
+
+    declared = [name for name, _d, _t in LAUNCH_ARGUMENTS]
+    assert {"namespace", "use_sim_time", "log_level", "params_file", "controller_action", "controller_action_type",
+            "use_sim_controller", "execution_enabled", "profile"} <= set(declared)
+    defaults = {name: default for name, default, _t in LAUNCH_ARGUMENTS}
     assert defaults["execution_enabled"] == "false" and defaults["profile"] == "dry_run"
+    assert defaults["use_sim_controller"] == ""  # the profile decides: true only for dry_run
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") in
+                 ("LifecycleNode", "Node")):
+        kw = {k.arg for k in call.keywords}
+        assert {"namespace", "ros_arguments", "parameters", "name"} <= kw, ast.dump(call)
+    every_get = {n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") ==
+                 "get" and n.args and isinstance(n.args[0], ast.Constant)}
+    assert set(declared) == every_get, "every declared launch argument must be honoured (and only those)"
     compile(LAUNCH.read_text(), str(LAUNCH), "exec")
 
 

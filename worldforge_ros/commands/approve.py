@@ -7,6 +7,8 @@ checklist items and a decision, and calls /worldforge/approve. Non-interactive u
 
 from __future__ import annotations
 
+from worldforge_ros.core import names
+
 import argparse
 import sys
 import threading
@@ -42,7 +44,7 @@ def _latest_plan(cli, digest: str, timeout: float):
             got.set()
 
     qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    cli.node.create_subscription(PlanRecord, "/worldforge/plans", on_plan, qos)
+    cli.node.create_subscription(PlanRecord, names.PLANS_TOPIC, on_plan, qos)
     if not got.wait(timeout):
         raise TimeoutError("no plan received on /worldforge/plans" + (f" with digest {digest}" if digest else ""))
     return box["plan"]
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             approve = not args.refuse and (args.yes or _ask(f"approve plan {plan.plan_digest}?"))
             req = Approve.Request(plan_digest=plan.plan_digest, approve=approve, operator_id=operator, note=args.note,
                                   ttl_s=max(0.0, args.ttl), **checks)
-            client = cli.client(Approve, "/worldforge/approve", args.timeout)
+            client = cli.client(Approve, names.APPROVE_SERVICE, args.timeout)
             resp = cli.wait(client.call_async(req), args.timeout)
     except TimeoutError as exc:
         print(f"worldforge-ros approve: {exc}", file=sys.stderr)

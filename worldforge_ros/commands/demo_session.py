@@ -10,6 +10,8 @@ graph was started with execution enabled).
 
 from __future__ import annotations
 
+from worldforge_ros.core import names
+
 import argparse
 import sys
 import threading
@@ -42,7 +44,7 @@ def _latest_joint_state(cli, timeout: float):
             box["msg"] = msg
             got.set()
 
-    cli.node.create_subscription(JointState, "/joint_states", on_state, 10)
+    cli.node.create_subscription(JointState, names.JOINT_STATES_TOPIC, on_state, 10)
     if not got.wait(timeout):
         raise TimeoutError("no /joint_states received (is sim_controller running?)")
     return box["msg"]
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with CliNode("worldforge_ros_demo_session") as cli:
-            plan_client = cli.client(Plan, "/worldforge/plan", args.timeout)
+            plan_client = cli.client(Plan, names.PLAN_SERVICE, args.timeout)
             joint_state = _latest_joint_state(cli, 30.0)
             observation = build_observation(joint_state, args.task, args.images)
             request = Plan.Request(task=args.task, observation=observation_to_msg(observation),
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"demo: plan in {time.perf_counter() - started:.2f} s")
             print(format_table(plan))
             approve, checks = _decide(args, plan.plan_digest)
-            approve_client = cli.client(Approve, "/worldforge/approve", 20.0)
+            approve_client = cli.client(Approve, names.APPROVE_SERVICE, 20.0)
             decision = cli.wait(approve_client.call_async(Approve.Request(
                 plan_digest=plan.plan_digest, approve=approve, operator_id=args.operator,
                 note="scripts/demo", **checks)), 20.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from worldforge_ros.core import names
+
 import argparse
 import sys
 
@@ -16,7 +18,7 @@ def execute(cli, approval_id: str, plan_digest: str, timeout: float, feedback: l
     """Send an ExecutePlan goal through ``cli`` (a CliNode) and wait for its result; None if not accepted."""
     from worldforge_ros.action import ExecutePlan
 
-    client = cli.action_client(ExecutePlan, "/worldforge/execute", 20.0)
+    client = cli.action_client(ExecutePlan, names.EXECUTE_ACTION, 20.0)
     goal = ExecutePlan.Goal(approval_id=approval_id, plan_digest=plan_digest)
     sink = feedback.append if feedback is not None else None
     handle = cli.wait(client.send_goal_async(goal, feedback_callback=sink), 20.0)
@@ -46,7 +48,8 @@ def report(result, prefix: str, feedback_count: int | None = None) -> int:
     if result.error_code:
         print(f"{prefix}: execution refused or failed [{result.error_code}]: {result.error_string}", file=sys.stderr)
         return 1
-    done = "dry-run recorded (nothing moved)" if result.dry_run else "executed on sim_controller"
+    where = f"{result.controller_action} ({result.controller_type})" if result.controller_action else "the controller"
+    done = f"dry-run recorded (nothing moved; would have gone to {where})" if result.dry_run else f"executed on {where}"
     extra = f", {feedback_count} feedback messages" if feedback_count is not None and not result.dry_run else ""
     print(f"{prefix}: {done}: {result.execution_id}{extra}")
     return 0

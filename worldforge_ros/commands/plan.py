@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from worldforge_ros.core import names
+
 import argparse
 import json
 import math
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
                        max_steps=max(0, args.max_steps), deadline_s=max(0.0, args.deadline))
     try:
         with CliNode("worldforge_ros_plan_cli") as cli:
-            client = cli.client(Plan, "/worldforge/plan", timeout=min(args.timeout, 20.0))
+            client = cli.client(Plan, names.PLAN_SERVICE, timeout=min(args.timeout, 20.0))
             resp = cli.wait(client.call_async(req), args.timeout)
     except TimeoutError as exc:
         print(f"worldforge-ros plan: {exc}", file=sys.stderr)

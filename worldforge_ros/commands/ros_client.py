@@ -8,18 +8,24 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-NOT_FOUND_HINT = "is the graph running? same ROS_DOMAIN_ID?"
+import os
+
+NOT_FOUND_HINT = "is the graph running? same ROS_DOMAIN_ID? same namespace (--namespace / WFROS_NAMESPACE)?"
+NAMESPACE_ENV = "WFROS_NAMESPACE"
+"""The graph's namespace for the CLI (``worldforge-ros --namespace robot1 plan`` sets it): relative names resolve
+inside it, like the nodes' own."""
 
 
 class CliNode:
-    def __init__(self, name: str, threads: int = 2) -> None:
+    def __init__(self, name: str, threads: int = 2, namespace: str | None = None) -> None:
         import rclpy
         from rclpy.context import Context
         from rclpy.executors import MultiThreadedExecutor
 
+        ns = os.environ.get(NAMESPACE_ENV, "") if namespace is None else namespace
         self.context = Context()
         rclpy.init(context=self.context)
-        self.node = rclpy.create_node(name, context=self.context)
+        self.node = rclpy.create_node(name, context=self.context, namespace="/" + ns.strip("/"))
         self.executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, daemon=True)

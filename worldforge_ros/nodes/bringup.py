@@ -4,8 +4,9 @@ For machines without ``ros2 launch`` (launch_ros is not on PyPI). Reads the same
 ``plan_and_review.launch.py`` and applies the same launch arguments (worldforge_ros.core.profiles), so both
 front ends start the same node set with the same parameters.
 
-    bringup --profile dry_run [--execution-enabled] [--evidence-dir DIR] [--controller-action NAME]
-            [--no-sim-controller] [--ros-args ...]
+    bringup --profile dry_run [--namespace NS] [--params-file FILE] [--execution-enabled] [--evidence-dir DIR]
+            [--controller-action NAME] [--controller-action-type auto|control_msgs|worldforge_ros]
+            [--use-sim-controller | --no-sim-controller] [--use-sim-time] [--log-level LEVEL] [--ros-args ...]
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
 from worldforge_ros.core.errors import WorldForgeRosError
-from worldforge_ros.core.profiles import Profile, apply_arguments, load_profile
+from worldforge_ros.core.profiles import LOG_LEVELS, PROFILES, Profile, apply_arguments, load_profile
 from worldforge_ros.core.workspace import new_run_id
 
 NODE_CLASSES = {
@@ -32,34 +33,60 @@ NODE_CLASSES = {
 ORDER = ("sim_controller", "provider_node", "planner_node", "approval_node")
 
 
+HELP_EPILOG = """\
+Node parameters come from the profile YAML (a ROS 2 parameter file keyed by node name: provider_<name>,
+planner, approval, sim_controller), with the options above applied on top. Profiles: {profiles}
+(config/<name>.yaml in the package share directory) or a path to your own YAML.
+ROS arguments after --ros-args go to rclpy for every composed node, e.g.
+  bringup --profile dry_run --evidence-dir /tmp/wf --namespace robot1
+Each node's parameters, defaults and descriptions: <node> --help (provider_node, planner_node, approval_node,
+sim_controller). --help does not initialize rclpy.
+"""
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="bringup", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="bringup", description=__doc__.split("\n\n")[0],
+                                     epilog=HELP_EPILOG.format(profiles=", ".join(PROFILES)),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="dry_run", help="profile name (config/<name>.yaml) or a YAML path")
     parser.add_argument("--execution-enabled", action="store_true", default=None,
                         help="let the gate forward approved plans to the controller (default: dry-run)")
     parser.add_argument("--evidence-dir", default=None, help="root of run workspaces (bags, reports)")
     parser.add_argument("--controller-action", default=None, help="FollowJointTrajectory action of the controller")
-    parser.add_argument("--no-sim-controller", dest="use_sim_controller", action="store_false", default=None,
-                        help="do not start sim_controller (a host controller is running)")
+    parser.add_argument("--controller-action-type", default=None, choices=("auto", "control_msgs", "worldforge_ros"),
+                        help="FollowJointTrajectory type of the controller (default: the profile's, auto)")
+    sim = parser.add_mutually_exclusive_group()
+    sim.add_argument("--use-sim-controller", dest="use_sim_controller", action="store_true", default=None,
+                     help="start the kinematic sim_controller and point the gate at it (dry_run does by default)")
+    sim.add_argument("--no-sim-controller", dest="use_sim_controller", action="store_false",
+                     help="do not start sim_controller (a host controller is running)")
+    parser.add_argument("--namespace", default="", help="namespace of the whole graph (e.g. robot1)")
+    parser.add_argument("--params-file", default=None,
+                        help="your ROS 2 parameter file (keyed by node name, '/**' allowed): overrides the profile")
+    parser.add_argument("--use-sim-time", action="store_true", default=None, help="every node uses /clock")
+    parser.add_argument("--log-level", default=None, choices=LOG_LEVELS, help="log level of every node")
     return parser.parse_args(argv)
 
 
 def resolved_profile(args: argparse.Namespace) -> Profile:
     return apply_arguments(load_profile(args.profile), execution_enabled=args.execution_enabled,
                            evidence_dir=args.evidence_dir, controller_action=args.controller_action,
-                           use_sim_controller=args.use_sim_controller, run_id=new_run_id())
+                           controller_action_type=args.controller_action_type,
+                           use_sim_controller=args.use_sim_controller, use_sim_time=args.use_sim_time,
+                           params_file=args.params_file, run_id=new_run_id())
 
 
-def create_nodes(profile: Profile, context: Any = None) -> list[Any]:
+def create_nodes(profile: Profile, context: Any = None, namespace: str = "") -> list[Any]:
     import importlib
 
     nodes = []
+    extra = {"namespace": "/" + namespace.strip("/")} if namespace.strip("/") else {}
     for kind in ORDER:
         for spec in (s for s in profile.nodes if s.executable == kind):
             module, cls_name = NODE_CLASSES[kind]
             cls = getattr(importlib.import_module(module), cls_name)
             overrides = [Parameter(k, value=v) for k, v in spec.flat_parameters().items()]
-            nodes.append(cls(spec.name, parameter_overrides=overrides, context=context))
+            nodes.append(cls(spec.name, parameter_overrides=overrides, context=context, **extra))
     return nodes
 
 
@@ -67,21 +94,26 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     ros_args = rclpy.utilities.remove_ros_args(argv)[1:]
     args = parse_args(ros_args)
+    if args.log_level:
+        argv += ["--ros-args", "--log-level", args.log_level]
     rclpy.init(args=argv)
     nodes: list[Any] = []
     try:
         profile = resolved_profile(args)
-        nodes = create_nodes(profile)
+        nodes = create_nodes(profile, namespace=args.namespace)
     except WorldForgeRosError as err:
         print(f"bringup: {err}", file=sys.stderr)
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
         return 2
-    executor = MultiThreadedExecutor(num_threads=8)
+    # Callbacks await other nodes' answers (never block), so a few threads serve many callers; providers' model
+    # calls and the sim's trajectory loop are the only long-running callbacks.
+    executor = MultiThreadedExecutor(num_threads=4)
     for node in nodes:
         executor.add_node(node)
-    print(f"bringup: profile {profile.name} ({profile.path}) with {len(nodes)} nodes: "
+    print(f"bringup: profile {profile.name} ({profile.path}) in namespace {nodes[0].get_namespace() if nodes else '/'} "
+          f"with {len(nodes)} nodes: "
           f"{', '.join(n.get_name() for n in nodes)}", flush=True)
     try:
         executor.spin()

@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import QoSProfile
 from diagnostic_msgs.msg import DiagnosticArray
 
+from worldforge_ros.core import names
 from worldforge_ros.core.digests import digest_json, tensor_digest
 from worldforge_ros.core.errors import ErrorCode, ProviderError, RequestError, WorldForgeRosError
 from worldforge_ros.core.events import EventChain, ProviderEvent
@@ -37,7 +40,8 @@ from worldforge_ros.srv import ScoreActions, SelectActions
 
 BASE_PARAMS = (
     ParamSpec("provider", "reference", "Provider this node serves.", read_only=True, choices=tuple(registry.names())),
-    ParamSpec("autostart", True, "Configure and activate at startup (else wait for lifecycle transitions)."),
+    ParamSpec("autostart", True, "Configure and activate once spinning (else wait for lifecycle transitions from a "
+              "lifecycle manager or `ros2 lifecycle set`)."),
     ParamSpec("allow_experimental", False, "Serve a provider whose status is 'experimental' (explicit opt-in)."),
     ParamSpec("max_tensor_bytes", 64 * 1024 * 1024, "Largest accepted tensor or image payload in bytes.",
               min_value=1024),
@@ -83,20 +87,26 @@ class ProviderNode(LifecycleNode):
         self._health_at = 0.0
         self._chain = EventChain()
         self._group = MutuallyExclusiveCallbackGroup()
-        self._events_pub = self.create_publisher(ProviderEventMsg, "/worldforge/events", EVENTS_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        base = f"/worldforge/providers/{self.provider_name}"
-        if self.entry.capability == "policy":
-            self.service_name = f"{base}/select_actions"
-            self.create_service(SelectActions, self.service_name, self._on_select, callback_group=self._group)
-        else:
-            self.service_name = f"{base}/score_actions"
-            self.create_service(ScoreActions, self.service_name, self._on_score, callback_group=self._group)
+        self._events_pub = self.create_publisher(ProviderEventMsg, names.EVENTS_TOPIC, EVENTS_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS_TOPIC, 10)
+        relative = names.provider_service(self.provider_name, self.entry.capability)
+        srv_type, handler = (SelectActions, self._on_select) if self.entry.capability == "policy" else \
+            (ScoreActions, self._on_score)
+        self.create_service(srv_type, relative, handler, qos_profile=QoSProfile(depth=100), callback_group=self._group)
+        self.service_name = self.resolve_service_name(relative)
         self.create_timer(self.base["diagnostics_period_s"], self._publish_diagnostics, callback_group=self._group)
-        if self.base["autostart"]:
+        self._autostart_timer = self.create_timer(0.0, self._autostart, callback_group=self._group) \
+            if self.base["autostart"] else None
+
+    def _autostart(self) -> None:
+        """``autostart``: configure and activate from the first executor turn (a lifecycle manager would send the
+        same transitions), not from the constructor."""
+        self.destroy_timer(self._autostart_timer)
+        self._autostart_timer = None
+        if self.state_label == "unconfigured":
             self.trigger_configure()
-            if self.state_label == "inactive":
-                self.trigger_activate()
+        if self.state_label == "inactive":
+            self.trigger_activate()
 
     # ---- lifecycle ------------------------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -273,8 +283,52 @@ class ProviderNode(LifecycleNode):
         self._diag_pub.publish(diagnostics.array(self.get_clock().now().to_msg(), st))
 
 
+def _ros_args(argv: Sequence[str]) -> list[str]:
+    out, inside = [], False
+    for arg in argv:
+        if arg == "--ros-args":
+            inside = True
+        elif arg == "--" and inside:
+            inside = False
+        elif inside:
+            out.append(arg)
+    return out
+
+
+def default_node_name(argv: Sequence[str]) -> str:
+    """The node name when none is remapped: ``provider_<name>`` for ``-p provider:=<name>``, else the one
+    ``provider_*`` block of the ``--params-file`` files (so a plain params file keyed by node name works without
+    ``-r __node:=``), else ``provider``. Several provider blocks and no remap: a clear error."""
+    from worldforge_ros.core.errors import ErrorCode, RequestError
+
+    args = _ros_args(argv)
+    found: list[str] = []
+    for flag, value in zip(args, args[1:] + [""]):
+        if flag in ("-r", "--remap") and value.startswith(("__node:=", "__name:=")):
+            return value.split(":=", 1)[1]
+        if flag in ("-p", "--param") and value.startswith("provider:="):
+            return names.provider_node_name(value.split(":=", 1)[1])
+        if flag == "--params-file" and value:
+            import yaml
+
+            try:
+                data = yaml.safe_load(Path(value).read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                continue  # rclpy reports an unreadable file itself
+            for key, body in data.items() if isinstance(data, dict) else ():
+                key = str(key).rsplit("/", 1)[-1]
+                if key.startswith(names.PROVIDER_NODE_PREFIX) and isinstance(body, dict) and key not in found:
+                    found.append(key)
+    if len(found) > 1:
+        raise RequestError(f"the params file(s) configure several providers {found}: choose one with "
+                           f"--ros-args -r __node:=<name>", ErrorCode.INVALID_ARGUMENT)
+    return found[0] if found else "provider"
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_node("provider_node", ProviderNode, argv, on_exit=lambda node: node._close_provider())
+    argv = list(sys.argv if argv is None else argv)
+    return run_node("provider_node", lambda: ProviderNode(default_node_name(argv)), argv,
+                    on_exit=lambda node: node._close_provider())
 
 
 if __name__ == "__main__":

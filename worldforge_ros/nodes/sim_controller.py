@@ -22,7 +22,8 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import UInt32
 from trajectory_msgs.msg import JointTrajectoryPoint
 
-from worldforge_ros.core.errors import WorldForgeRosError
+from worldforge_ros.core import names
+from worldforge_ros.core.errors import ErrorCode, RequestError, WorldForgeRosError
 from worldforge_ros.core.interpolation import sample
 from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.nodes.control_types import follow_joint_trajectory_type
@@ -38,7 +39,10 @@ PARAMS = (
               read_only=True, non_empty=True),
     ParamSpec("initial_positions", [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785],
               "Start positions (rad or m), one per joint.", read_only=True),
-    ParamSpec("action_name", "/sim_controller/follow_joint_trajectory", "FollowJointTrajectory action name.",
+    ParamSpec("action_name", names.SIM_CONTROLLER_ACTION,
+              "FollowJointTrajectory action name (relative: follows the namespace). Never a real controller's name.",
+              read_only=True, non_empty=True),
+    ParamSpec("joint_states_topic", names.JOINT_STATES_TOPIC, "Where the simulated joint states are published.",
               read_only=True, non_empty=True),
     ParamSpec("action_type", "auto", "auto (control_msgs when importable), control_msgs or worldforge_ros.",
               read_only=True, choices=("auto", "control_msgs", "worldforge_ros")),
@@ -65,6 +69,9 @@ class SimController(Node):
     def __init__(self, node_name: str = "sim_controller", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self.p = declare_and_validate(self, PARAMS)
+        if self.p["action_name"].strip("/").endswith(names.REAL_CONTROLLER_ACTION):
+            raise RequestError(f"sim_controller refuses action_name {self.p['action_name']}: that is a real "
+                               "ros2_control controller's name", ErrorCode.INVALID_ARGUMENT)
         self.joint_names = list(self.p["joint_names"])
         init = list(self.p["initial_positions"]) or [0.0] * len(self.joint_names)
         if len(init) != len(self.joint_names):
@@ -77,14 +84,15 @@ class SimController(Node):
         self.goals_received = 0
         self.action_type, self.action_type_name = follow_joint_trajectory_type(self.p["action_type"])
         group = ReentrantCallbackGroup()
-        self._js_pub = self.create_publisher(JointState, "/joint_states", 10)
-        self._count_pub = self.create_publisher(UInt32, "~/goals_received", LATCHED)
+        self._js_pub = self.create_publisher(JointState, self.p["joint_states_topic"], 10)
+        self._count_pub = self.create_publisher(UInt32, names.GOALS_RECEIVED_TOPIC, LATCHED)
         self._count_pub.publish(UInt32(data=0))
         self.create_timer(1.0 / self.p["rate_hz"], self._publish_state, callback_group=group)
         self._server = ActionServer(self, self.action_type, self.p["action_name"], self._execute,
                                     goal_callback=self._on_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT,
                                     callback_group=group)
-        self.get_logger().warning(f"sim_controller ({self.action_type_name}) on {self.p['action_name']}: "
+        self.get_logger().warning(f"sim_controller ({self.action_type_name}) on "
+                                  f"{self.resolve_topic_name(self.p['action_name'])}: "
                                   "a simulated controller for demos and tests, never for hardware")
 
     # ---- state ----------------------------------------------------------------------------------------------
