@@ -19,7 +19,7 @@ def case(generation: str, height: int, width: int, cameras: int, n: int) -> dict
     from worldforge_ros.bridges.gr00t_observation import Gr00tObservationBridge
     from worldforge_ros.core.observation import ImageData, ObservationData
     from worldforge_ros.providers.gr00t import Gr00tPolicy
-    from worldforge_ros.providers.gr00t_codec import Gr00tCodec
+    from worldforge_ros.providers.gr00t.codec import Gr00tCodec
     from worldforge_ros.testing.gr00t_peer import Gr00tTestPeer, sample_observation
 
     base = sample_observation(height, width)

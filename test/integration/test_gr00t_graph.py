@@ -15,13 +15,37 @@ TOKEN = "gr00t-tok-5c1d9e-never-recorded"
 GOAL = "[0.1, -0.6, 0.1, -2.2, 0.1, 1.7, 0.9]"
 
 
-def gr00t_node(node_processes, peer, token=TOKEN, generation="n1.6"):
+def gr00t_node(node_processes, peer, token=TOKEN, generation="n1.6", token_file=None):
     argv = installed_executable("provider_node") + [
         "--ros-args", "-r", "__node:=provider_gr00t", "-p", "provider:=gr00t",
         "-p", "gr00t.host:=127.0.0.1", "-p", f"gr00t.port:={peer.port}", "-p", f"gr00t.generation:={generation}",
         "-p", "gr00t.timeout_ms:=2000", "-p", "gr00t.action_keys:=['joint_position']",
         "-p", "gr00t.state_keys:=['arm=" + ",".join(PANDA) + "']"]
+    if token_file:
+        argv += ["-p", f"gr00t.api_token_file:={token_file}"]
+        return node_processes(argv, "provider_gr00t")
     return node_processes(argv, "provider_gr00t", node_env({"GROOT_POLICY_API_TOKEN": token}))
+
+
+def test_token_from_a_file_is_used_and_no_parameter_reveals_it(ros_graph, node_processes, tmp_path):
+    """The token comes from a file (mode 0600): the server sees the right token, and reading every parameter of
+    the node (what `ros2 param get` does) never returns it."""
+    from rcl_interfaces.srv import GetParameters, ListParameters
+
+    token_file = tmp_path / "gr00t.token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    with Gr00tTestPeer(generation="n1.6", api_token=TOKEN, max_requests=500) as peer:
+        gr00t_node(node_processes, peer, token_file=str(token_file))
+        listed = ros_graph.call(ros_graph.client(ListParameters, "/provider_gr00t/list_parameters"),
+                                ListParameters.Request())
+        names = list(listed.result.names)
+        assert "gr00t.api_token_file" in names and not any(n.endswith("api_token") for n in names)
+        values = ros_graph.call(ros_graph.client(GetParameters, "/provider_gr00t/get_parameters"),
+                                GetParameters.Request(names=names)).values
+        assert len(values) == len(names)
+        assert all(TOKEN not in str(v) for v in values)
+        assert wait_until(lambda: any(r.had_token and r.token_ok for r in peer.requests), timeout=20.0)
 
 
 def scorer(node_processes):

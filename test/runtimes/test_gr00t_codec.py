@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from worldforge_ros.core.errors import ErrorCode, ProviderError, RequestError
-from worldforge_ros.providers.gr00t_codec import GENERATIONS, Gr00tCodec, ModalityConfig, check_generation
+from worldforge_ros.providers.gr00t.codec import GENERATIONS, Gr00tCodec, ModalityConfig, check_generation
 
 ARRAY = np.array([1.5, -2.0], dtype="<f4")
 

@@ -54,12 +54,16 @@ def test_help_lists_every_parameter_without_rclpy(node, capsys):
         assert spec.description.split()[0] in out
 
 
-def test_secret_defaults_are_not_shown(capsys):
+def test_no_parameter_holds_a_secret(capsys):
+    """Tokens come from a file or the environment: no parameter (readable with `ros2 param get`) holds one."""
     from worldforge_ros.nodes import provider_node
+    from worldforge_ros.providers import registry
 
     provider_node.main(["provider_node", "--help"])
-    line = next(l for l in capsys.readouterr().out.splitlines() if l.strip().startswith("gr00t.api_token"))
-    assert "secret" in line and 'default ""' not in line
+    out = capsys.readouterr().out
+    assert "gr00t.api_token_file" in out
+    specs = [s for name in registry.names() for s in registry.get(name).prefixed_params()]
+    assert not [s.name for s in specs if s.secret or s.name.endswith((".api_token", ".token", ".password"))]
 
 
 def test_bringup_help_without_rclpy(capsys):

@@ -29,3 +29,33 @@ def test_shipped_profiles_follow_the_fixtures_variable(monkeypatch, tmp_path):
     assert spec["leworldmodel.trusted_roots"] == [f"{tmp_path}/stablewm"]
     lerobot = load_profile("lerobot_lewm").node("provider_lerobot").flat_parameters()
     assert lerobot["lerobot.policy_path"].startswith(str(tmp_path))
+
+
+@pytest.mark.parametrize("profile, env, node, key, expected", [
+    ("lerobot_lewm", {"LEROBOT_POLICY_PATH": "/models/act"}, "provider_lerobot", ("lerobot", "policy_path"),
+     "/models/act"),
+    ("lerobot_lewm", {"LEROBOT_DEVICE": "cuda"}, "provider_lerobot", ("lerobot", "device"), "cuda"),
+    ("lerobot_lewm", {"LEROBOT_POLICY_TYPE": "act"}, "provider_lerobot", ("lerobot", "policy_type"), "act"),
+    ("lerobot_lewm", {"LEWORLDMODEL_DEVICE": "cuda"}, "provider_leworldmodel", ("leworldmodel", "device"), "cuda"),
+    ("gr00t_lewm", {"GROOT_POLICY_PORT": "6000"}, "provider_gr00t", ("gr00t", "port"), 6000),
+    ("gr00t_lewm", {"GROOT_POLICY_HOST": "gpu.lab"}, "provider_gr00t", ("gr00t", "host"), "gpu.lab"),
+    ("gr00t_lewm", {"GROOT_POLICY_GENERATION": "n1.7"}, "provider_gr00t", ("gr00t", "generation"), "n1.7"),
+    ("gr00t_lewm", {"GROOT_POLICY_API_TOKEN_FILE": "/run/tok"}, "provider_gr00t", ("gr00t", "api_token_file"),
+     "/run/tok"),
+])
+def test_profile_environment_overrides(monkeypatch, profile, env, node, key, expected):
+    """The variables docs/lab-setup.md lists work under the robot profiles; unset, the profile's default stays
+    (with its type: a port is an int)."""
+    from worldforge_ros.core.profiles import load_profile
+
+    for var in ("LEROBOT_POLICY_PATH", "LEROBOT_DEVICE", "LEROBOT_POLICY_TYPE", "LEWORLDMODEL_DEVICE",
+                "GROOT_POLICY_PORT", "GROOT_POLICY_HOST", "GROOT_POLICY_GENERATION", "GROOT_POLICY_API_TOKEN_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    default = load_profile(profile).node(node).parameters[key[0]][key[1]]
+    assert default != expected
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    got = load_profile(profile).node(node).parameters[key[0]][key[1]]
+    assert got == expected and type(got) is type(expected)
+    if key == ("gr00t", "port"):
+        assert default == 5555

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ErrorCode, RequestError
+from ..core.images import to_rgb
 from ..core.observation import ImageData, ObservationData
 
 NESTED_GENERATIONS = ("n1.6", "n1.7")
@@ -25,26 +26,8 @@ FLAT_LANGUAGE_KEY = "annotation.human.action.task_description"
 
 
 def image_to_rgb(image: ImageData) -> np.ndarray:
-    """``(H, W, 3)`` uint8 RGB from rgb8/bgr8/rgba8/bgra8/mono8 pixels; other encodings are refused."""
-    pixels = np.asarray(image.pixels)
-    if pixels.dtype != np.uint8:
-        raise RequestError(f"camera {image.camera!r}: pixels must be uint8, got {pixels.dtype}",
-                           ErrorCode.OBSERVATION_INVALID)
-    encoding = image.encoding.lower()
-    if encoding == "mono8":
-        gray = pixels if pixels.ndim == 2 else pixels[..., 0]
-        return np.repeat(gray[..., None], 3, axis=-1)
-    if pixels.ndim != 3:
-        raise RequestError(f"camera {image.camera!r}: expected (H, W, C) pixels, got shape {pixels.shape}",
-                           ErrorCode.OBSERVATION_INVALID)
-    channels = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4}.get(encoding)
-    if channels is None or pixels.shape[-1] != channels:
-        raise RequestError(f"camera {image.camera!r}: unsupported encoding {image.encoding!r} with shape "
-                           f"{pixels.shape} (use rgb8, bgr8, rgba8, bgra8 or mono8)", ErrorCode.OBSERVATION_INVALID)
-    rgb = pixels[..., :3]
-    if encoding.startswith("bgr"):
-        rgb = rgb[..., ::-1]
-    return np.ascontiguousarray(rgb)
+    """``(H, W, 3)`` uint8 RGB of a camera frame (:func:`worldforge_ros.core.images.to_rgb`)."""
+    return to_rgb(image.pixels, image.encoding, f"camera {image.camera!r}")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..core.errors import ErrorCode, RequestError
+from ..core.images import to_rgb
 from ..core.observation import ImageData, ObservationData
 
 STATE_KEY = "observation.state"
@@ -70,19 +71,6 @@ def state_vector(observation: ObservationData, size: int, joint_names: Sequence[
     return positions.astype(np.float32)
 
 
-def _rgb(frame: ImageData) -> np.ndarray:
-    pixels = np.asarray(frame.pixels)
-    if pixels.ndim == 2:
-        pixels = pixels[..., None]
-    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4):
-        raise RequestError(f"camera {frame.camera!r} image must be (H, W, 1|3|4) uint8, got {pixels.dtype} "
-                           f"{list(pixels.shape)}", ErrorCode.OBSERVATION_INVALID)
-    if pixels.shape[2] == 1:
-        return np.repeat(pixels, 3, axis=2)
-    rgb = pixels[..., :3]
-    return rgb[..., ::-1] if frame.encoding.lower().startswith("bgr") else rgb
-
-
 def image_tensor(frame: ImageData, shape: tuple[int, ...]) -> Any:
     """A frame as a ``(1, C, H, W)`` float32 tensor in ``[0, 1]`` resized to the feature's ``(C, H, W)``."""
     import torch
@@ -92,7 +80,8 @@ def image_tensor(frame: ImageData, shape: tuple[int, ...]) -> Any:
         raise RequestError(f"unsupported image feature shape {list(shape)} (expected (1|3, H, W))",
                            ErrorCode.SHAPE_MISMATCH)
     channels, height, width = shape
-    tensor = torch.from_numpy(np.ascontiguousarray(_rgb(frame))).permute(2, 0, 1).unsqueeze(0)
+    rgb = to_rgb(frame.pixels, frame.encoding, f"camera {frame.camera!r}")
+    tensor = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0)
     tensor = tensor.to(torch.float32) / 255.0
     if tuple(tensor.shape[-2:]) != (height, width):
         tensor = F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False, antialias=True)

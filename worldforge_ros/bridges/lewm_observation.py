@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ErrorCode, RequestError
+from ..core.images import to_rgb
 from ..core.observation import ImageData, ObservationData
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -25,25 +26,12 @@ GOAL_IMAGE = "goal_image"
 ACTION_HISTORY = "action_history"
 
 
-def _rgb(pixels: np.ndarray, encoding: str, what: str) -> np.ndarray:
-    if pixels.dtype != np.uint8 or pixels.ndim != 3:
-        raise RequestError(f"{what} must be (H, W, C) uint8, got {pixels.dtype} {pixels.shape}",
-                           ErrorCode.OBSERVATION_INVALID)
-    channels = pixels.shape[2]
-    if channels == 1 or encoding == "mono8":
-        return np.repeat(pixels[..., :1], 3, axis=2)
-    if channels < 3:
-        raise RequestError(f"{what} has {channels} channels; need RGB", ErrorCode.OBSERVATION_INVALID)
-    rgb = pixels[..., :3]
-    return rgb[..., ::-1] if encoding.startswith("bgr") else rgb
-
-
 def prepare_image(pixels: np.ndarray, size: int, encoding: str = "rgb8", what: str = "image") -> Any:
     """``(H, W, C)`` uint8 -> ``(3, size, size)`` float32 torch tensor: resize, scale to [0, 1], ImageNet-normalize."""
     import torch
     import torch.nn.functional as F
 
-    rgb = np.ascontiguousarray(_rgb(pixels, encoding, what))
+    rgb = to_rgb(pixels, encoding, what)
     tensor = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).to(torch.float32) / 255.0
     if tensor.shape[-2:] != (size, size):
         tensor = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False, antialias=True)

@@ -27,7 +27,8 @@ EXECUTABLES = {"planner": "planner_node", "approval": "approval_node", "sim_cont
 PROFILES = ("dry_run", "lerobot_lewm", "gr00t_lewm")
 FIXTURES_ENV = "WFROS_FIXTURES"
 DEFAULT_FIXTURES = "~/.cache/worldforge_ros/fixtures"
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^{}$]*))?\}")
+_WHOLE_VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-.*)?\}")
 
 
 @dataclass
@@ -122,8 +123,19 @@ def expand(value: Any, environ: dict[str, str] | None = None) -> Any:
                                ErrorCode.INVALID_ARGUMENT)
         return default
 
-    text = _VARIABLE.sub(substitute, value)
-    return os.path.expanduser(text) if text.startswith("~") else text
+    text = value
+    while True:  # innermost first: ${A:-${B:-x}/y} works
+        expanded = _VARIABLE.sub(substitute, text)
+        if expanded == text:
+            break
+        text = expanded
+    text = os.path.expanduser(text) if text.startswith("~") else text
+    if _WHOLE_VARIABLE.fullmatch(value) and text:
+        # A value that is one variable takes the type its text has (port: ${GROOT_POLICY_PORT:-5555} -> int).
+        typed = yaml.safe_load(text)
+        if isinstance(typed, (int, float, bool)) and not isinstance(typed, str):
+            return typed
+    return text
 
 
 def executable_for(node_name: str) -> tuple[str, bool]:

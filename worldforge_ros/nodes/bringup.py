@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
@@ -85,9 +86,24 @@ def create_nodes(profile: Profile, context: Any = None, namespace: str = "") -> 
         for spec in (s for s in profile.nodes if s.executable == kind):
             module, cls_name = NODE_CLASSES[kind]
             cls = getattr(importlib.import_module(module), cls_name)
-            overrides = [Parameter(k, value=v) for k, v in spec.flat_parameters().items()]
-            nodes.append(cls(spec.name, parameter_overrides=overrides, context=context, **extra))
+            params = spec.flat_parameters()
+            manage = spec.lifecycle and bool(params.get("autostart", True))
+            if spec.lifecycle:
+                params["autostart"] = False  # bringup is the lifecycle manager here (in order, see below)
+            overrides = [Parameter(k, value=v) for k, v in params.items()]
+            node = cls(spec.name, parameter_overrides=overrides, context=context, **extra)
+            nodes.append(node)
+            if manage:
+                activate(node)
     return nodes
+
+
+def activate(node: Any) -> None:
+    """configure -> activate, as a lifecycle manager does: providers are serving before the planner exists, so
+    the first plan never meets an inactive provider (a failed configure leaves it unconfigured and reported)."""
+    node.trigger_configure()
+    if node.state_label == "inactive":
+        node.trigger_activate()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:  # SIGINT shut the context down while the executor was building its wait set
+        if rclpy.ok():
+            raise
     finally:
         for node in reversed(nodes):
             node.destroy_node()

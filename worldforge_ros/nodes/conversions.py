@@ -19,12 +19,13 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from worldforge_ros.core.errors import ErrorCode, RequestError
 from worldforge_ros.core.events import ProviderEvent
+from worldforge_ros.core.images import CHANNELS
 from worldforge_ros.core.observation import ImageData, ObservationData
 from worldforge_ros.core.plan import PlanData
 from worldforge_ros.msg import Candidate, Observation, PlanRecord, ProviderEvent as ProviderEventMsg, Tensor
 
 DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8"), "uint8": np.dtype("u1"), "int64": np.dtype("<i8")}
-IMAGE_CHANNELS = {"rgb8": 3, "bgr8": 3, "mono8": 1, "rgba8": 4, "bgra8": 4}
+IMAGE_CHANNELS = CHANNELS
 DEFAULT_MAX_TENSOR_BYTES = 64 * 1024 * 1024
 
 

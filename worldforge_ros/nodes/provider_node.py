@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -50,6 +51,9 @@ BASE_PARAMS = (
     ParamSpec("health_period_s", 5.0, "How often provider health is re-probed while active.", min_value=0.1),
     ParamSpec("run_id", "", "Run id stamped on events (empty: none)."),
 )
+
+
+_CONFIGURE_LOCK = threading.Lock()
 
 
 def input_digest(obs: ObservationData, **fields: Any) -> str:
@@ -110,6 +114,10 @@ class ProviderNode(LifecycleNode):
 
     # ---- lifecycle ------------------------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        with _CONFIGURE_LOCK:  # runtimes import heavy packages: two at once in one process can see half an import
+            return self._configure()
+
+    def _configure(self) -> TransitionCallbackReturn:
         try:
             self.provider = self.entry.create(self.config, self._emit)
             self.entry.check_servable(self.provider, self.base["allow_experimental"])

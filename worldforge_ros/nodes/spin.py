@@ -10,14 +10,12 @@ import textwrap
 from typing import Any, Callable, Iterable, Sequence
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 
 from worldforge_ros.core.errors import WorldForgeRosError
 from worldforge_ros.core.parameters import ParamSpec
 
-NESTED_CALL_THREADS = 4
-"""Executor threads of a node whose callbacks wait on nested calls (planner, approval gate): the others complete
-them."""
 
 ParamGroups = Sequence[tuple[str, Sequence[ParamSpec]]]
 """``(title, specs)`` sections of a ``--help`` parameter list."""
@@ -163,6 +161,9 @@ def run_node(name: str, factory: Callable[[], Any], argv: list[str] | None = Non
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:  # SIGINT shut the context down while the executor was building its wait set
+        if rclpy.ok():
+            raise
     finally:
         if on_exit is not None:
             on_exit(node)

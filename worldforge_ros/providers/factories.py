@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from worldforge_ros.core.errors import ErrorCode, RequestError
+
 
 def _strings(values: Any) -> list[str]:
     return [v for v in (values or []) if v]
@@ -42,7 +44,7 @@ def make_reference_scorer(config: dict[str, Any], sink: Callable | None = None) 
 
 def parse_state_keys(items: Any) -> dict[str, tuple[str, ...]]:
     """``["arm=j1,j2,j3", "gripper=g"]`` -> ``{"arm": ("j1", "j2", "j3"), "gripper": ("g",)}``."""
-    from worldforge_ros.core.errors import ErrorCode, RequestError
+
 
     out: dict[str, tuple[str, ...]] = {}
     for item in _strings(items):
@@ -55,11 +57,30 @@ def parse_state_keys(items: Any) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def read_token_file(path: str) -> str:
+    """The token in ``path`` (surrounding whitespace stripped; '' for no path). Unreadable or empty is a typed
+    error naming the file, never its content."""
+    if not path:
+        return ""
+    from pathlib import Path
+
+    try:
+        token = Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise RequestError(f"api_token_file {path}: {exc.strerror or exc}", ErrorCode.PROVIDER_AUTH_FAILED) from None
+    if not token:
+        raise RequestError(f"api_token_file {path} is empty", ErrorCode.PROVIDER_AUTH_FAILED)
+    return token
+
+
 def make_gr00t_policy(config: dict[str, Any], sink: Callable | None = None) -> Any:
     from worldforge_ros.bridges.gr00t_observation import Gr00tObservationBridge
     from worldforge_ros.providers.gr00t import Gr00tPolicy
 
-    values = {k: v for k, v in config.items() if k not in ("state_keys",)}
+    values = {k: v for k, v in config.items() if k not in ("state_keys", "api_token_file")}
+    token = read_token_file(config.get("api_token_file") or "")
+    if token:
+        values["api_token"] = token
     if "action_keys" in values:
         values["action_keys"] = tuple(_strings(values["action_keys"]))
     for key in ("port", "timeout_ms"):

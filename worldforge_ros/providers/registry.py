@@ -96,8 +96,8 @@ ENTRIES: dict[str, ProviderEntry] = {e.name: e for e in (
         ParamSpec("embodiment_tag", "", "Embodiment tag of the server (env GROOT_EMBODIMENT_TAG).", read_only=True),
         ParamSpec("action_keys", [], "Action keys concatenated (in order) into the 'action' tensor.",
                   read_only=True),
-        ParamSpec("api_token", "", "API token (prefer env GROOT_POLICY_API_TOKEN; never logged).", read_only=True,
-                  secret=True),
+        ParamSpec("api_token_file", "", "File holding the API token (else env GROOT_POLICY_API_TOKEN). The token "
+                  "itself is never a parameter: parameters are readable with `ros2 param get`.", read_only=True),
         ParamSpec("state_keys", [], "state.<key>=joint,joint,... mappings for the observation bridge.",
                   read_only=True),
     )),

@@ -15,8 +15,8 @@ import threading
 import time
 from typing import Any
 
-from ..core.errors import ErrorCode, ProviderError
-from .gr00t_codec import Gr00tCodec
+from ...core.errors import ErrorCode, ProviderError
+from .codec import Gr00tCodec
 
 ERROR_FRAME = b"ERROR"
 """The raw reply frame N1-era servers (and some N1.6 paths) send on failure."""

@@ -18,8 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..core.errors import ErrorCode, ProviderError
-from ..core.events import ProviderEvent
+from ...core.errors import ErrorCode, ProviderError
+from ...core.events import ProviderEvent
 
 RETRYABLE_STATUS_CODES = (408, 429, 500, 502, 503, 504)
 PROVIDER_NAME = "gr00t"

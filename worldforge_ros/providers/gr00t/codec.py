@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import ErrorCode, ProviderError, RequestError
+from ...core.errors import ErrorCode, ProviderError, RequestError
 
 GENERATIONS: tuple[str, ...] = ("n1.5", "n1.6", "n1.7")
 """Wire generations this codec speaks. N1 (torch pickle) is deliberately not supported: it executes code."""

@@ -1,6 +1,6 @@
 """Isaac-GR00T policy client: a :class:`PolicyProvider` talking to a GR00T policy server.
 
-Our own implementation of the documented wire protocol (``gr00t_codec``, ``gr00t_zmq``); the generation
+Our own implementation of the documented wire protocol (``codec``, ``zmq_transport``); the generation
 (``n1.5``, ``n1.6``, ``n1.7``) is an explicit setting. Endpoints: ``ping``, ``get_action``, ``reset``
 (n1.6+), ``get_modality_config``. ``client="upstream"`` uses ``gr00t.policy.server_client.PolicyClient``
 when importable; ``transport="http"`` uses :class:`Gr00tHttpTransport` (``POST /act``, ``GET /health``).
@@ -19,15 +19,15 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..bridges.gr00t_observation import Gr00tObservationBridge
-from ..core.contracts import PolicyResult, ProviderHealth, ProviderProfile
-from ..core.errors import ErrorCode, ProviderError, RequestError, WorldForgeRosError
-from ..core.events import ProviderEvent
-from ..core.observation import ObservationData
-from .gr00t_checks import (action_dict_from_reply, check_flat_observation, check_nested_observation,
+from ...bridges.gr00t_observation import Gr00tObservationBridge
+from ...core.contracts import PolicyResult, ProviderHealth, ProviderProfile
+from ...core.errors import ErrorCode, ProviderError, RequestError, WorldForgeRosError
+from ...core.events import ProviderEvent
+from ...core.observation import ObservationData
+from .checks import (action_dict_from_reply, check_flat_observation, check_nested_observation,
                            concatenate_actions, tile_nested)
-from .gr00t_codec import Gr00tCodec, ModalityConfig
-from .gr00t_settings import Gr00tSettings
+from .codec import Gr00tCodec, ModalityConfig
+from .settings import Gr00tSettings
 
 PROVIDER_NAME = "gr00t"
 METHOD = "POLICYCLIENT.GET_ACTION"
@@ -81,7 +81,7 @@ class _UpstreamClient:
 class Gr00tPolicy:
     """GR00T policy client. ``Gr00tPolicy(host=..., generation="n1.6", event_sink=print)``.
 
-    Constructor keywords override env vars (see :mod:`.gr00t_settings`); ``bridge`` turns
+    Constructor keywords override env vars (see :mod:`.settings`); ``bridge`` turns
     :class:`ObservationData` into the server observation (default: all cameras, no state).
     """
 
@@ -127,13 +127,13 @@ class Gr00tPolicy:
             raise ProviderError(f"GR00T client not configured: missing {', '.join(missing)}",
                                 ErrorCode.PROVIDER_NOT_CONFIGURED)
         if s.transport == "http":
-            from .gr00t_http import Gr00tHttpTransport  # noqa: PLC0415 (lazy: httpx)
+            from .http_transport import Gr00tHttpTransport  # noqa: PLC0415 (lazy: httpx)
             return Gr00tHttpTransport(s.http_url, timeout_s=(timeout_ms or s.timeout_ms) / 1000.0,
                                       event_sink=self.event_sink, api_token=s.api_token,
                                       max_response_bytes=s.max_message_bytes)
         if s.client == "upstream":
             return _UpstreamClient(s)
-        from .gr00t_zmq import Gr00tZmqClient  # noqa: PLC0415 (lazy: pyzmq)
+        from .zmq_transport import Gr00tZmqClient  # noqa: PLC0415 (lazy: pyzmq)
         codec = Gr00tCodec(s.generation, s.max_message_bytes, s.max_array_bytes)
         return Gr00tZmqClient(s.host, s.port, codec, timeout_ms=timeout_ms or s.timeout_ms, api_token=s.api_token)
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import ErrorCode, ProviderError, RequestError
-from .gr00t_codec import ModalityConfig
+from ...core.errors import ErrorCode, ProviderError, RequestError
+from .codec import ModalityConfig
 
 
 def _bad(message: str) -> RequestError:

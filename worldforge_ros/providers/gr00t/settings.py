@@ -19,8 +19,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..core.errors import ErrorCode, RequestError
-from .gr00t_codec import DEFAULT_MAX_BYTES, GENERATIONS
+from ...core.errors import ErrorCode, RequestError
+from .codec import DEFAULT_MAX_BYTES, GENERATIONS
 
 ENV_VARS = {
     "host": "GROOT_POLICY_HOST",
