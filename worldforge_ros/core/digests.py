@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -19,42 +18,36 @@ GENESIS_DIGEST = "sha256:" + "0" * 64
 """``prev_digest`` of the first record of every chain."""
 
 
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def _check_float(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError(f"canonical JSON refuses non-finite number {value!r}")
-    return value
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        # Fast path for the common case (trajectories: long lists of plain floats): no recursion per element.
-        if all(type(v) in _SCALARS for v in value):
-            for v in value:
-                if type(v) is float:
-                    _check_float(v)
-            return list(value)
-        return [_jsonable(v) for v in value]
+def _json_default(value: Any) -> Any:
+    """numpy values as JSON-native ones (the encoder calls this only for types it does not know)."""
     if isinstance(value, np.ndarray):
-        if value.dtype.kind in "biuf":
-            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-                raise ValueError("canonical JSON refuses non-finite numbers in an array")
-            return value.tolist()
-        return _jsonable(value.tolist())
+        return value.tolist()
     if isinstance(value, np.generic):
-        return _jsonable(value.item())
-    if isinstance(value, float):
-        return _check_float(value)
+        return value.item()
+    raise TypeError(f"canonical JSON cannot encode {type(value).__name__}")
+
+
+def _keys_to_str(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _keys_to_str(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_keys_to_str(v) for v in value]
     return value
 
 
 def canonical_json(value: Any) -> str:
-    """Serialize ``value`` canonically (sorted keys, compact, no NaN/Inf; numpy values become lists/numbers)."""
-    return json.dumps(_jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Serialize ``value`` canonically (sorted keys, compact, no NaN/Inf; numpy values become lists/numbers).
+
+    The C encoder does the walk: ``allow_nan=False`` refuses NaN/Inf wherever they are (plain floats and
+    numpy arrays alike), ``default`` converts numpy values. Non-string keys are turned into ``str(key)`` first
+    (a rare, slower path)."""
+    kwargs = dict(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default)
+    try:
+        return json.dumps(value, **kwargs)
+    except TypeError:
+        return json.dumps(_keys_to_str(value), **kwargs)
+    except ValueError as exc:
+        raise ValueError(f"canonical JSON refuses non-finite numbers: {exc}") from None
 
 
 def sha256_digest(data: bytes | str) -> str:

@@ -75,10 +75,8 @@ class ProviderEvent:
 
     def content(self) -> dict[str, Any]:
         """Every field except the chain fields: what the chain digest covers."""
-        data = dataclasses.asdict(self)
-        for name in CHAIN_FIELDS:
-            data.pop(name)
-        return data
+        # Shallow on purpose (asdict deep-copies the metadata): the result is only serialized, never mutated.
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in CHAIN_FIELDS}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
+from worldforge_ros.core import names
+
 PACKAGE = "worldforge_ros"
 
-EVENTS_TOPIC = "/worldforge/events"
-PLANS_TOPIC = "/worldforge/plans"
-APPROVALS_TOPIC = "/worldforge/approvals"
-EXECUTIONS_TOPIC = "/worldforge/executions"
+# The bag's canonical (absolute) names of the graph's relative record topics (core.names), whatever namespace
+# the graph ran in.
+EVENTS_TOPIC = names.bag_topic(names.EVENTS_TOPIC)
+PLANS_TOPIC = names.bag_topic(names.PLANS_TOPIC)
+APPROVALS_TOPIC = names.bag_topic(names.APPROVALS_TOPIC)
+EXECUTIONS_TOPIC = names.bag_topic(names.EXECUTIONS_TOPIC)
 CHAIN_TOPIC = "/worldforge/evidence_chain"
 
 PROVIDER_EVENT_TYPE = f"{PACKAGE}/msg/ProviderEvent"

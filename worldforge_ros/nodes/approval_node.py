@@ -26,6 +26,7 @@ from sensor_msgs.msg import JointState
 from worldforge_ros.core.approval import ApprovablePlan, ApprovalGate, CHECKLIST
 from worldforge_ros.core.digests import digest_json, is_digest
 from worldforge_ros.core import names
+from worldforge_ros.evidence import topics as bag_topics
 from worldforge_ros.core.errors import ApprovalError, ErrorCode, EvidenceError, WorldForgeRosError, as_typed
 from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.core.plan import PlanData
@@ -160,7 +161,7 @@ class ApprovalNode(Node):
                 return
             msg = deserialize_message(raw, PlanRecord)
             if self.recorder is not None:
-                self._record(names.bag_topic(names.PLANS_TOPIC), "worldforge_ros/msg/PlanRecord", raw=raw)
+                self._record(bag_topics.PLANS_TOPIC, bag_topics.PLAN_RECORD_TYPE, raw=raw)
             # Execute by reference: the gate keeps the digest-verified plan JSON, never the message's copies.
             data = PlanData.from_json(msg.plan_json, expected_digest=msg.plan_digest)
             sel, traj = data.selected, data.selected.trajectory
@@ -174,9 +175,11 @@ class ApprovalNode(Node):
             self.get_logger().error(f"plan not registered: {as_typed(exc)}")
 
     def _on_event_raw(self, raw: bytes, msg_info: Any) -> None:
+        if self._stopping.is_set():  # the bag is being closed: late events belong to no decision of this run
+            return
         try:
             if self.recorder is not None and self._from_graph(self._event_sources, msg_info, "an event"):
-                self._record(names.bag_topic(names.EVENTS_TOPIC), "worldforge_ros/msg/ProviderEvent", raw=raw)
+                self._record(bag_topics.EVENTS_TOPIC, bag_topics.PROVIDER_EVENT_TYPE, raw=raw)
         except Exception as exc:
             self.get_logger().error(f"event not recorded: {as_typed(exc)}")
 
@@ -212,7 +215,7 @@ class ApprovalNode(Node):
             rec.start_state.position = [float(v) for v in plan.start_positions]
             rec.start_tolerance = approval.tolerance
             rec.expires_at = ns_to_time(approval.expires_at_ns)
-            self._record(names.bag_topic(names.APPROVALS_TOPIC), "worldforge_ros/msg/ApprovalRecord", rec, sync=True)
+            self._record(bag_topics.APPROVALS_TOPIC, bag_topics.APPROVAL_RECORD_TYPE, rec, sync=True)
             response.accepted, response.error_code = True, 0
             response.approval_id, response.expires_at = approval.approval_id, rec.expires_at
         except Exception as exc:  # the one error boundary of approve
@@ -221,7 +224,7 @@ class ApprovalNode(Node):
             response.accepted, response.error_code, response.error_message = False, int(err.code), rec.error_message
             if self.recorder is not None and err.code.category != "evidence":
                 try:
-                    self._record(names.bag_topic(names.APPROVALS_TOPIC), "worldforge_ros/msg/ApprovalRecord", rec,
+                    self._record(bag_topics.APPROVALS_TOPIC, bag_topics.APPROVAL_RECORD_TYPE, rec,
                                  sync=True)
                 except Exception as rec_exc:
                     response.error_code = int(ErrorCode.RECORDER_WRITE_FAILED)
@@ -326,7 +329,7 @@ class ApprovalNode(Node):
 
     def _write_execution(self, rec: ExecutionRecord) -> None:
         rec.stamp = ns_to_time(self._now_ns())
-        self._record(names.bag_topic(names.EXECUTIONS_TOPIC), "worldforge_ros/msg/ExecutionRecord", rec, sync=True)
+        self._record(bag_topics.EXECUTIONS_TOPIC, bag_topics.EXECUTION_RECORD_TYPE, rec, sync=True)
         self._records_pub_e.publish(rec)
 
     async def _forward(self, goal_handle: Any, goal: Any, rec: ExecutionRecord, result: ExecutePlan.Result,

@@ -16,13 +16,13 @@ import sys
 from typing import Any
 
 import rclpy
-from rclpy._rclpy_pybind11 import RCLError
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
 from worldforge_ros.core.errors import WorldForgeRosError
 from worldforge_ros.core.profiles import LOG_LEVELS, PROFILES, Profile, apply_arguments, load_profile
 from worldforge_ros.core.workspace import new_run_id
+from worldforge_ros.nodes.spin import spin_until_shutdown
 
 NODE_CLASSES = {
     "provider_node": ("worldforge_ros.nodes.provider_node", "ProviderNode"),
@@ -131,17 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bringup: profile {profile.name} ({profile.path}) in namespace {nodes[0].get_namespace() if nodes else '/'} "
           f"with {len(nodes)} nodes: "
           f"{', '.join(n.get_name() for n in nodes)}", flush=True)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except RCLError:  # SIGINT shut the context down while the executor was building its wait set
-        if rclpy.ok():
-            raise
-    finally:
-        for node in reversed(nodes):
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(executor, nodes)
     return 0
 
 

@@ -45,8 +45,9 @@ from worldforge_ros.srv import Plan, ScoreActions, SelectActions
 GOAL_EXTRA = "goal_positions"
 POSE_GOAL_EXTRA = "goal_pose"
 SERVICE_QOS = QoSProfile(depth=100)
-"""Plan and provider services keep up to 100 queued requests (the default 10 drops callers beyond the tenth
-when many ask at once)."""
+"""Plan service and provider clients keep up to 100 queued requests / replies: with the default depth 10 a burst
+of callers loses requests beyond the tenth, and a client with 16 calls in flight loses replies (keep-last
+overwrites what it has not taken yet)."""
 
 PARAMS = (
     ParamSpec("policy_providers", ["reference"], "Default policy providers when a request names none.", non_empty=True),
@@ -223,7 +224,7 @@ class PlannerNode(Node):
         key = (provider, capability)
         if key not in self._provider_clients:  # callbacks may race here: a duplicate client is harmless
             self._provider_clients[key] = self.create_client(srv_type, names.provider_service(provider, capability),
-                                                             callback_group=self._group)
+                                                             qos_profile=SERVICE_QOS, callback_group=self._group)
         return self._provider_clients[key]
 
     async def _ready(self, client: Any, provider: str, deadline: float) -> None:

@@ -157,6 +157,13 @@ def run_node(name: str, factory: Callable[[], Any], argv: list[str] | None = Non
         return 2
     executor = SingleThreadedExecutor() if single_threaded else MultiThreadedExecutor(num_threads=threads)
     executor.add_node(node)
+    spin_until_shutdown(executor, [node], on_exit)
+    return 0
+
+
+def spin_until_shutdown(executor: Any, nodes: list[Any], on_exit: Callable[[Any], None] | None = None) -> None:
+    """Spin until SIGINT or external shutdown, then run ``on_exit`` on each node, destroy the nodes (last
+    created first) and shut rclpy down."""
     try:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -165,8 +172,8 @@ def run_node(name: str, factory: Callable[[], Any], argv: list[str] | None = Non
         if rclpy.ok():
             raise
     finally:
-        if on_exit is not None:
-            on_exit(node)
-        node.destroy_node()
+        for node in reversed(nodes):
+            if on_exit is not None:
+                on_exit(node)
+            node.destroy_node()
         rclpy.try_shutdown()
-    return 0
