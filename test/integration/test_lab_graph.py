@@ -86,9 +86,16 @@ def test_two_namespaced_graphs_plan_approve_and_execute_independently(ros_graph,
         graphs[ns] = {"clients": _clients(ros_graph, f"/{ns}"), "goals": _goal_counter(ros_graph, f"/{ns}")}
     for ns, g in graphs.items():
         assert wait_until(lambda: g["goals"][-1] == 0), f"{ns}: its sim_controller is not up"
-    # Nothing is left in the root namespace: every name moved with the namespace.
+    # Every node of both graphs is in its namespace, and so is every name it serves or publishes.
+    nodes = ros_graph.node.get_node_names_and_namespaces()
+    for ns in ("robot1", "robot2"):
+        for node in ("planner", "approval", "sim_controller", "provider_reference", "provider_reference_scorer"):
+            assert (node, f"/{ns}") in nodes, (node, ns, nodes)
+            served = [n for n, _t in ros_graph.node.get_service_names_and_types_by_node(node, f"/{ns}")] + \
+                [n for n, _t in ros_graph.node.get_publisher_names_and_types_by_node(node, f"/{ns}")]
+            stray = [n for n in served if not n.startswith(f"/{ns}/") and n not in ("/rosout", "/diagnostics", "/parameter_events")]
+            assert not stray, (node, ns, stray)
     names = {n for n, _t in ros_graph.node.get_service_names_and_types()}
-    assert not [n for n in names if n.startswith("/worldforge/")], sorted(names)
     assert {"/robot1/worldforge/plan", "/robot2/worldforge/plan"} <= names
 
     plans = {ns: _plan_from_topics(ros_graph, g["clients"]["plan"]) for ns, g in graphs.items()}
@@ -302,3 +309,34 @@ def test_params_file_names_the_provider_node(ros_graph, node_processes, tmp_path
     proc.killed_on_purpose = True  # expected to exit at startup
     assert proc.proc.wait(timeout=30) == 2
     assert "several providers" in proc.output() and "__node:=" in proc.output()
+
+
+def test_a_second_controller_or_joint_states_publisher_refuses_execution(ros_graph, node_processes, tmp_path):
+    """A simulator left running next to the robot: a second server for the gate's controller action (and a
+    second /joint_states publisher) -> CONTROLLER_AMBIGUOUS (416) naming both, and neither controller gets a goal."""
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import UInt32
+
+    graph = bringup(node_processes, _graph_profile(tmp_path, str(tmp_path / "evidence")))
+    clients = _clients(ros_graph, "")
+    goals = _goal_counter(ros_graph, "")
+    assert wait_until(lambda: goals[-1] == 0)
+    plan = _plan_from_topics(ros_graph, clients["plan"])
+    approval = _approve(ros_graph, clients["approve"], plan.plan_digest)
+    assert approval.accepted, approval.error_message
+    # Same (relative) action name in the same namespace: /sim_controller/follow_joint_trajectory, /joint_states.
+    node_processes(installed_executable("sim_controller") + [
+        "--ros-args", "-r", "__node:=stray_sim", "-p", "action_type:=worldforge_ros"], "stray_sim")
+    stray = [None]
+    ros_graph.node.create_subscription(UInt32, "/stray_sim/goals_received", lambda m: stray.append(m.data), QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    assert wait_until(lambda: stray[-1] == 0, 20)
+    assert wait_until(lambda: len(ros_graph.node.get_publishers_info_by_topic("/joint_states")) >= 2, 20)
+    # Sync on the gate's own discovery: it warns as soon as its joint-states subscription matches a second
+    # publisher (the gate's process can discover the stray seconds after this test's does).
+    assert wait_until(lambda: "2 publishers on /joint_states" in graph.output(), 30), graph.output()[-2000:]
+    result = _execute(ros_graph, clients["execute"], approval.approval_id, plan.plan_digest)
+    assert result.error_code == int(ErrorCode.CONTROLLER_AMBIGUOUS), result.error_string
+    # Node names may still be unknown to the gate's graph for a moment after discovery; the count never is.
+    assert "2 servers answer /sim_controller/follow_joint_trajectory" in result.error_string
+    assert goals[-1] == 0 and stray[-1] == 0  # nothing reached either controller

@@ -56,9 +56,17 @@ class CliNode:
 
     def action_client(self, action_type: Any, name: str, timeout: float) -> Any:
         """An action client that has discovered its server (``TimeoutError`` after ``timeout`` s)."""
+        import rclpy
         from rclpy.action import ActionClient
 
-        cli = ActionClient(self.node, action_type, name)
+        # Built on a node the executor does not spin yet: rclpy 9's ActionClient registers with its node before
+        # it has its lock, and a spinning executor can touch it in between (the spin thread then dies).
+        self._action_nodes = getattr(self, "_action_nodes", [])
+        node = rclpy.create_node(f"{self.node.get_name()}_action_{len(self._action_nodes)}", context=self.context,
+                                 namespace=self.node.get_namespace())
+        cli = ActionClient(node, action_type, name)
+        self._action_nodes.append(node)
+        self.executor.add_node(node)
         if not cli.wait_for_server(timeout_sec=timeout):
             raise TimeoutError(f"action {name} is not available after {timeout:.0f} s ({NOT_FOUND_HINT})")
         return cli
@@ -78,6 +86,8 @@ class CliNode:
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=5.0)
         self._thread.join(timeout=5.0)  # a spinning thread left behind aborts the interpreter at exit
+        for node in getattr(self, "_action_nodes", []):
+            node.destroy_node()
         self.node.destroy_node()
         self.context.try_shutdown()
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message, serialize_message
 from rclpy.task import Future
@@ -125,7 +126,8 @@ class ApprovalNode(Node):
         self.create_subscription(ProviderEventMsg, names.EVENTS_TOPIC, self._on_event_raw, EVENTS_QOS, raw=True,
                                  callback_group=self._serial)
         self.create_subscription(JointState, self.p["joint_states_topic"], self._on_joint_state, 10,
-                                 callback_group=self._reentrant)
+                                 callback_group=self._reentrant,
+                                 event_callbacks=SubscriptionEventCallbacks(matched=self._on_joint_states_matched))
         self.create_service(Approve, names.APPROVE_SERVICE, self._on_approve, callback_group=self._serial)
         self.controller_type, self.controller_type_name = follow_joint_trajectory_type(self.p["controller_action_type"])
         self.controller = ControllerLink(self, self.controller_type, self.p["controller_action"], self._reentrant,
@@ -183,11 +185,20 @@ class ApprovalNode(Node):
         except Exception as exc:
             self.get_logger().error(f"event not recorded: {as_typed(exc)}")
 
-    def _on_joint_state(self, msg: JointState) -> None:
+    def _on_joint_states_matched(self, info: Any) -> None:
+        """Say so as soon as a second joint-states publisher appears (execution will be refused while both
+        report the same joints; see ControllerLink.ambiguity)."""
+        if info.current_count > 1 and info.current_count_change > 0:
+            topic = self.resolve_topic_name(self.p["joint_states_topic"])
+            self.get_logger().warning(f"{info.current_count} publishers on {topic}: executions are refused "
+                                      "(CONTROLLER_AMBIGUOUS) while more than one reports the planned joints")
+
+    def _on_joint_state(self, msg: JointState, msg_info: Any) -> None:
         try:
             names_, pos, _ = joint_state_arrays(msg)
         except WorldForgeRosError:
             return
+        self.controller.note_joint_state(names_, msg_info)
         with self._live_lock:
             self._live = (names_, pos, time.monotonic_ns())
 
@@ -287,7 +298,7 @@ class ApprovalNode(Node):
             if not await self.controller.wait_ready(self.p["controller_wait_s"]):
                 raise ApprovalError(f"controller {self.controller.action_name} ({self.controller_type_name}) is not "
                                     "reachable", ErrorCode.CONTROLLER_UNAVAILABLE)
-            ambiguous = self.controller.ambiguity()
+            ambiguous = self.controller.ambiguity(plan.joint_names)
             if ambiguous:
                 raise ApprovalError(f"refusing to execute: {ambiguous} (a simulator or second controller next to "
                                     "the robot?)", ErrorCode.CONTROLLER_AMBIGUOUS)
@@ -314,11 +325,12 @@ class ApprovalNode(Node):
             live = self._live
         topic = self.resolve_topic_name(self.p["joint_states_topic"])
         if live is None:
-            raise ApprovalError(f"no joint state on {topic}", ErrorCode.START_STATE_DRIFT)
+            raise ApprovalError(f"no joint state received on {topic}: the start state cannot be checked",
+                                ErrorCode.JOINT_STATE_MISSING)
         age = (time.monotonic_ns() - live[2]) / 1e9
         if age > self.p["max_joint_state_age_s"]:
-            raise ApprovalError(f"joint state on {topic} is {age:.2f}s old (max {self.p['max_joint_state_age_s']}s)",
-                                ErrorCode.START_STATE_DRIFT)
+            raise ApprovalError(f"joint state on {topic} is {age:.2f}s old (max {self.p['max_joint_state_age_s']}s): "
+                                "the start state cannot be checked", ErrorCode.JOINT_STATE_STALE)
         return live[0], live[1], age
 
     def _controller_goal(self, plan: ApprovablePlan) -> Any:
@@ -344,11 +356,16 @@ class ApprovalNode(Node):
         rec.controller_error_code = result.controller_error_code = outcome.error_code
         rec.controller_error_string = outcome.error_string
         if outcome.canceled:
+            by_operator = goal_handle.is_cancel_requested
             rec.phase, rec.error_code = ExecutionRecord.PHASE_CANCELED, int(ErrorCode.EXECUTION_CANCELED)
-            rec.error_message = "canceled by the operator; cancel forwarded to the controller"
+            rec.error_message = ("canceled by the operator" if by_operator else "the gate is shutting down") + \
+                "; cancel forwarded to the controller"
             self._write_execution(rec)
             result.error_code, result.error_string = rec.error_code, rec.error_message
-            goal_handle.canceled()
+            if by_operator:
+                goal_handle.canceled()
+            else:  # no client asked to cancel: the action's state machine only allows abort here
+                goal_handle.abort()
             return
         if outcome.succeeded:
             rec.phase = ExecutionRecord.PHASE_SUCCEEDED

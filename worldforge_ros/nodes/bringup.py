@@ -19,10 +19,10 @@ import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
-from worldforge_ros.core.errors import WorldForgeRosError
+from worldforge_ros.core.errors import ErrorCode, RequestError, WorldForgeRosError
 from worldforge_ros.core.profiles import LOG_LEVELS, PROFILES, Profile, apply_arguments, load_profile
 from worldforge_ros.core.workspace import new_run_id
-from worldforge_ros.nodes.spin import spin_until_shutdown
+from worldforge_ros.nodes.spin import init, spin_until_shutdown
 
 NODE_CLASSES = {
     "provider_node": ("worldforge_ros.nodes.provider_node", "ProviderNode"),
@@ -77,9 +77,26 @@ def resolved_profile(args: argparse.Namespace) -> Profile:
                            params_file=args.params_file, run_id=new_run_id())
 
 
+def _check_one_controller_type(profile: Profile) -> None:
+    """rclpy refuses two types on one action name in one process: say which parameters disagree instead."""
+    from worldforge_ros.nodes.control_types import follow_joint_trajectory_type
+
+    gate, sim = profile.node("approval"), profile.node("sim_controller")
+    if gate is None or sim is None:
+        return
+    gate_type = follow_joint_trajectory_type(str(gate.parameters.get("controller_action_type", "auto")))[1]
+    sim_type = follow_joint_trajectory_type(str(sim.parameters.get("action_type", "auto")))[1]
+    if gate_type != sim_type:
+        raise RequestError(f"the gate ({gate_type}) and sim_controller ({sim_type}) would use different "
+                           "FollowJointTrajectory types in this one process: give approval.controller_action_type "
+                           "and sim_controller.action_type the same value (or --controller-action-type)",
+                           ErrorCode.INVALID_ARGUMENT)
+
+
 def create_nodes(profile: Profile, context: Any = None, namespace: str = "") -> list[Any]:
     import importlib
 
+    _check_one_controller_type(profile)
     nodes = []
     extra = {"namespace": "/" + namespace.strip("/")} if namespace.strip("/") else {}
     for kind in ORDER:
@@ -112,13 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(ros_args)
     if args.log_level:
         argv += ["--ros-args", "--log-level", args.log_level]
-    rclpy.init(args=argv)
+    init(argv)
     nodes: list[Any] = []
     try:
         profile = resolved_profile(args)
         nodes = create_nodes(profile, namespace=args.namespace)
-    except WorldForgeRosError as err:
-        print(f"bringup: {err}", file=sys.stderr)
+    except (WorldForgeRosError, ValueError) as err:  # ValueError: rclpy refused an entity (e.g. two types on
+        print(f"bringup: {err}", file=sys.stderr)      # one action name in this one process)
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()

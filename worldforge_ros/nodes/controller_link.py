@@ -17,8 +17,15 @@ from unique_identifier_msgs.msg import UUID
 
 from worldforge_ros.core.errors import ApprovalError, ErrorCode
 from worldforge_ros.nodes.awaiting import wait_for, wait_one, wait_until
+from worldforge_ros.nodes.record_sources import RecordSources
 
 CANCEL_WAIT_S = 5.0
+
+
+def _label(namespace: str, name: str) -> str:
+    if "_UNKNOWN_" in name:  # the endpoint is discovered, its node's name not yet
+        return "a node not yet identified"
+    return f"{namespace.rstrip('/')}/{name}"
 
 
 @dataclass
@@ -40,29 +47,45 @@ class ControllerLink:
     """One action client to the controller plus the checks that it is the only one of its kind."""
 
     def __init__(self, node: Any, action_type: Any, action_name: str, callback_group: Any,
-                 joint_states_topic: str) -> None:
+                 joint_states_topic: str, state_window_s: float = 2.0) -> None:
         self.node = node
         self.action_type = action_type
         self.group = callback_group
         self.client = ActionClient(node, action_type, action_name, callback_group=callback_group)
         self.action_name = node.resolve_topic_name(action_name)
         self.joint_states_topic = node.resolve_topic_name(joint_states_topic)
+        self.state_window_s = state_window_s
+        self._state_sources: dict[bytes, tuple[frozenset, float]] = {}
+        self._state_publishers = RecordSources(node, joint_states_topic, ("*",))
+
+    def note_joint_state(self, joint_names: Any, msg_info: Any) -> None:
+        """Remember which publisher (GID) reported which joints, and when."""
+        gid = bytes(((msg_info or {}).get("publisher_gid") or {}).get("data") or b"")
+        self._state_sources[gid] = (frozenset(joint_names), time.monotonic())
 
     async def wait_ready(self, timeout_s: float) -> bool:
         return await wait_until(self.node, self.client.server_is_ready, time.monotonic() + timeout_s, self.group)
 
-    def ambiguity(self) -> str:
+    def ambiguity(self, joints: Any = ()) -> str:
         """Why the controller is ambiguous ('' when it is not): more than one server for the action, or more than
-        one publisher of the joint states the start state is checked against (a sim next to a real robot)."""
+        one publisher reporting the trajectory's ``joints`` on the joint states topic within the last
+        ``state_window_s`` (a simulator next to the real robot). Publishers of other joints (a gripper driver on
+        the same topic) are not a conflict."""
         problems = []
         servers = self.node.get_publishers_info_by_topic(self.action_name + "/_action/status")
         if len(servers) > 1:
             problems.append(f"{len(servers)} servers answer {self.action_name}: " + ", ".join(
-                sorted(f"{i.node_namespace.rstrip('/')}/{i.node_name}" for i in servers)))
-        states = self.node.get_publishers_info_by_topic(self.joint_states_topic)
-        if len(states) > 1:
-            problems.append(f"{len(states)} publishers on {self.joint_states_topic}: " + ", ".join(
-                sorted(f"{i.node_namespace.rstrip('/')}/{i.node_name}" for i in states)))
+                sorted(_label(i.node_namespace, i.node_name) for i in servers)))
+        now, wanted = time.monotonic(), set(joints)
+        claiming = [gid for gid, (names, at) in list(self._state_sources.items())
+                    if now - at <= self.state_window_s and (not wanted or names & wanted)]
+        if len(claiming) > 1:
+            labels = []
+            for gid in claiming:
+                who = self._state_publishers.publisher({"publisher_gid": {"data": gid}})
+                labels.append(_label(*who) if who else "a node not yet identified")
+            problems.append(f"{len(claiming)} publishers report these joints on {self.joint_states_topic}: "
+                            + ", ".join(sorted(labels)))
         return "; ".join(problems)
 
     async def run(self, goal: Any, reply_timeout_s: float, result_deadline_s: float, stop: Future,

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import signal
 import sys
 import textwrap
+import threading
 from typing import Any, Callable, Iterable, Sequence
 
 import rclpy
 from rclpy._rclpy_pybind11 import RCLError
+from rclpy.signals import SignalHandlerOptions
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 
 from worldforge_ros.core.errors import WorldForgeRosError
@@ -148,7 +151,7 @@ def run_node(name: str, factory: Callable[[], Any], argv: list[str] | None = Non
         sys.stdout.write(node_help(name, description, params if params is not None else param_groups(factory)))
         sys.stdout.flush()
         return 0
-    rclpy.init(args=args)
+    init(args)
     try:
         node = factory()
     except startup_errors as err:
@@ -161,11 +164,30 @@ def run_node(name: str, factory: Callable[[], Any], argv: list[str] | None = Non
     return 0
 
 
+_STOP = threading.Event()
+
+
+def _request_stop(_signum: int, _frame: Any) -> None:
+    _STOP.set()
+
+
+def init(args: Sequence[str] | None) -> None:
+    """``rclpy.init`` without rclpy's own SIGINT/SIGTERM handling: rclpy's handler shuts the context down at
+    once, so nodes could no longer act while being destroyed (the gate must cancel a running controller goal and
+    record how it ended). Here a signal only asks :func:`spin_until_shutdown` to stop; the context stays valid
+    until every node has been destroyed."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    _STOP.clear()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _request_stop)
+
+
 def spin_until_shutdown(executor: Any, nodes: list[Any], on_exit: Callable[[Any], None] | None = None) -> None:
-    """Spin until SIGINT or external shutdown, then run ``on_exit`` on each node, destroy the nodes (last
-    created first) and shut rclpy down."""
+    """Spin until SIGINT/SIGTERM (see :func:`init`) or external shutdown, then run ``on_exit`` on each node,
+    destroy the nodes (last created first, while the context is still valid) and shut rclpy down."""
     try:
-        executor.spin()
+        while not _STOP.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)  # the signal handler runs between these short waits
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except RCLError:  # SIGINT shut the context down while the executor was building its wait set

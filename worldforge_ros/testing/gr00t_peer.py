@@ -1,7 +1,8 @@
 """A local ZeroMQ REP **test peer** that speaks the GR00T policy-server protocol. It is not a GR00T model.
 
 Written from the protocol facts (``facts/runtimes.md`` §4) with its own msgpack/np.save handling (it does
-not reuse the client's codec, so client and peer check each other). It binds ``127.0.0.1`` on a random port,
+not reuse the client's codec, so client and peer check each other). It binds ``host`` (default ``127.0.0.1``;
+a namespace's veth address in the cross-host test) on a random port,
 serves in a daemon thread, stops after ``max_requests`` requests or :meth:`Gr00tTestPeer.stop`, and behaves
 per generation:
 
@@ -65,6 +66,7 @@ class Gr00tTestPeer:
     oversize_bytes: int = 2 * 1024 * 1024
     port: int = 0  # 0: a random free port; else bind this one (a "restarted" server on the same address)
     requests: list[PeerRequest] = field(default_factory=list)
+    host: str = "127.0.0.1"  # the address to bind (another namespace's client connects to its veth address)
 
     def __post_init__(self) -> None:
         if self.generation not in PEER_GENERATIONS:
@@ -81,10 +83,9 @@ class Gr00tTestPeer:
         self._socket = self._context.socket(zmq.REP)
         self._socket.setsockopt(zmq.LINGER, 0)
         if self.port:
-            self._socket.bind(f"tcp://127.0.0.1:{self.port}")
+            self._socket.bind(f"tcp://{self.host}:{self.port}")
         else:
-            self.port = self._socket.bind_to_random_port("tcp://127.0.0.1")
-        self.host = "127.0.0.1"
+            self.port = self._socket.bind_to_random_port(f"tcp://{self.host}")
         self._thread = threading.Thread(target=self._serve, name=f"gr00t-test-peer-{self.port}", daemon=True)
 
     # ------------------------------------------------------------------ lifecycle

@@ -144,11 +144,12 @@ class Gr00tHttpTransport:
             status: int | None = None
             remaining = policy.max_elapsed_seconds - (time.monotonic() - start)
             try:
-                response = self._client.request(method, path, content=content, headers=headers,
-                                                timeout=max(0.001, min(self.timeout_s, remaining)))
-                status = response.status_code
-                if status < 400:
-                    return self._decode(response)
+                # streamed, so _decode reads at most max_response_bytes (a huge or trickled reply is cut off)
+                with self._client.stream(method, path, content=content, headers=headers,
+                                         timeout=max(0.001, min(self.timeout_s, remaining))) as response:
+                    status = response.status_code
+                    if status < 400:
+                        return self._decode(response)
                 if status in (401, 403):
                     raise ProviderError(f"{method} {path} refused the credentials (HTTP {status})",
                                         ErrorCode.PROVIDER_AUTH_FAILED, status_code=status)
@@ -180,10 +181,14 @@ class Gr00tHttpTransport:
         if declared is not None and declared.isdigit() and int(declared) > self.max_response_bytes:
             raise ProviderError(f"reply of {declared} bytes exceeds max_response_bytes={self.max_response_bytes}",
                                 ErrorCode.PROVIDER_CONTRACT_VIOLATION)
-        body = response.content
-        if len(body) > self.max_response_bytes:
-            raise ProviderError(f"reply of {len(body)} bytes exceeds max_response_bytes={self.max_response_bytes}",
-                                ErrorCode.PROVIDER_CONTRACT_VIOLATION)
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                raise ProviderError(f"reply exceeds max_response_bytes={self.max_response_bytes} (read {size} bytes)",
+                                    ErrorCode.PROVIDER_CONTRACT_VIOLATION)
+            chunks.append(chunk)
+        body = b"".join(chunks)
         reply = decode_json_numpy(body) if body else {}
         if isinstance(reply, dict) and "error" in reply:
             raise ProviderError(f"server reported an error: {str(reply['error'])[:500]}",
