@@ -9,6 +9,7 @@ must be a success: a failure aborts the benchmark.
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -70,6 +71,8 @@ def _measure(label: str, rounds: int) -> dict:
 
 def main() -> int:
     rounds = 3 if quick() else 20
+    if os.environ.get("WFROS_BENCH_ROUNDS"):
+        rounds = int(os.environ["WFROS_BENCH_ROUNDS"])
     results = {}
     # composed: every node in one bringup process
     evidence = tempfile.mkdtemp(prefix="wfros-bench-cc-")

@@ -11,6 +11,8 @@ from typing import Any
 import os
 
 NOT_FOUND_HINT = "is the graph running? same ROS_DOMAIN_ID? same namespace (--namespace / WFROS_NAMESPACE)?"
+CLIENT_REPLY_DEPTH = 100
+"""Reply history of every service client made here (see :meth:`CliNode.client`)."""
 NAMESPACE_ENV = "WFROS_NAMESPACE"
 """The graph's namespace for the CLI (``worldforge-ros --namespace robot1 plan`` sets it): relative names resolve
 inside it, like the nodes' own."""
@@ -49,7 +51,11 @@ class CliNode:
 
     def client(self, srv_type: Any, name: str, timeout: float) -> Any:
         """A service client that has discovered its server (``TimeoutError`` after ``timeout`` s)."""
-        cli = self.node.create_client(srv_type, name)
+        from rclpy.qos import QoSProfile
+
+        # Deep reply history: the middleware delivers every caller's replies of a service to every client's
+        # reader, so with many callers at once a depth-10 reader can lose its own reply under the others'.
+        cli = self.node.create_client(srv_type, name, qos_profile=QoSProfile(depth=CLIENT_REPLY_DEPTH))
         if not cli.wait_for_service(timeout_sec=timeout):
             raise TimeoutError(f"service {name} is not available after {timeout:.0f} s ({NOT_FOUND_HINT})")
         return cli

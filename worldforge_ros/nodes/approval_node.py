@@ -36,6 +36,7 @@ from worldforge_ros.msg import ApprovalRecord, ExecutionRecord, PlanRecord
 from worldforge_ros.msg import ProviderEvent as ProviderEventMsg
 from worldforge_ros.core.translator_registry import TranslatorRegistry
 from worldforge_ros.nodes.control_types import follow_joint_trajectory_type
+from worldforge_ros.nodes.awaiting import keep_awake
 from worldforge_ros.nodes.controller_link import ControllerLink
 from worldforge_ros.nodes.conversions import joint_state_arrays, ns_to_time, seconds_to_duration, trajectory_to_msg
 from worldforge_ros.nodes.evidence_qos import APPROVALS_QOS, EVENTS_QOS, EXECUTIONS_QOS, PLANS_QOS
@@ -135,6 +136,7 @@ class ApprovalNode(Node):
         self._server = ActionServer(self, ExecutePlan, names.EXECUTE_ACTION, self._execute,
                                     goal_callback=lambda _g: GoalResponse.ACCEPT,
                                     cancel_callback=self._on_cancel, callback_group=self._reentrant)
+        self._wake_timer = keep_awake(self, self._reentrant)
         mode = "EXECUTION ENABLED" if self.p["execution_enabled"] else "dry-run (execution_enabled:=false)"
         self.get_logger().info(f"approval gate up: {mode}; controller {self.controller.action_name} "
                                f"({self.controller_type_name}); evidence run {self.run_id or 'DISABLED'}")

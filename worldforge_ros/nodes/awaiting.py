@@ -16,6 +16,24 @@ from rclpy.task import Future
 POLL_PERIOD_S = 0.05
 """Period of :func:`wait_until` checks (discovery and first observations)."""
 
+WAKE_PERIOD_S = 0.1
+"""Period of the safety-net timer of :func:`keep_awake`."""
+
+
+def keep_awake(node: Any, callback_group: Any = None) -> Any:
+    """A no-op timer every ``WAKE_PERIOD_S`` on a node whose callbacks await.
+
+    rclpy resumes an awaiting task only when its executor iterates, and skips a task that another thread is
+    still running at that moment: a completion that lands in that window would leave the task waiting for the
+    next event on the node. A quiet node (a planner between callers) may have none for a long time; this timer
+    bounds that wait to ``WAKE_PERIOD_S``. (A safety net read off rclpy 9's executor code; the lost replies seen
+    under 16 concurrent callers were the callers' depth-10 reply history, see ``CliNode.client``.)"""
+    return node.create_timer(WAKE_PERIOD_S, _no_op, callback_group=callback_group)
+
+
+def _no_op() -> None:
+    """Wakes the executor; does nothing."""
+
 
 def _wake(_future: Future) -> None:
     """No-op done callback: its scheduling is what wakes the executor."""

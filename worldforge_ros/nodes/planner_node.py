@@ -33,7 +33,7 @@ from worldforge_ros.core.translator_registry import TranslatorRegistry
 from worldforge_ros.core.wiring import JointMap, camera_sources
 from worldforge_ros.msg import Observation, PlanRecord
 from worldforge_ros.msg import ProviderEvent as ProviderEventMsg
-from worldforge_ros.nodes.awaiting import wait_for, wait_one, wait_until
+from worldforge_ros.nodes.awaiting import keep_awake, wait_for, wait_one, wait_until
 from worldforge_ros.nodes.conversions import (compressed_to_image, event_to_msg, ns_to_time, numpy_to_tensor,
                                               observation_from_msg, observation_to_msg, plan_record_msg,
                                               tensor_to_numpy, time_to_ns)
@@ -127,6 +127,7 @@ class PlannerNode(Node):
                                          callback_group=self._group)
         self.create_service(Plan, names.PLAN_SERVICE, self._on_plan, qos_profile=SERVICE_QOS,
                             callback_group=self._group)
+        self._wake_timer = keep_awake(self, self._group)
         self.plans_served = 0
         self.get_logger().info(f"planner ready: {self.resolve_service_name(names.PLAN_SERVICE)} (run {self.run_id}; "
                                f"embodiments {self.translators.names()}; cameras "
