@@ -28,6 +28,8 @@ _register("plan", "worldforge_ros.commands.plan", "call /worldforge/plan and pri
 _register("approve", "worldforge_ros.commands.approve",
           "review a plan (candidates, scores, digest, start state) and approve or refuse it")
 _register("execute", "worldforge_ros.commands.execute", "execute an approved plan through the gate (dry-run by default)")
+_register("envelope", "worldforge_ros.commands.envelope",
+          "approve an envelope (YAML) once, then start, watch and stop a supervised closed-loop policy run")
 _register("doctor", "worldforge_ros.commands.doctor", "provider health, value-free env summary, manifest validity")
 _register("fixtures", "worldforge_ros.commands.fixtures",
           "write tiny, labelled UNTRAINED LeRobot and LeWorldModel checkpoints for tests and the demo")

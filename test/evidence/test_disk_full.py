@@ -52,7 +52,7 @@ def os_strerror(code: int) -> str:
 
 
 def _fill(tmp_path: Path, err: int, ts) -> tuple[EvidenceWriter, int, EvidenceError]:
-    writer = EvidenceWriter(tmp_path / "bag", "run-full", opener=lambda p: FillingFile(p, 12_000, err))
+    writer = EvidenceWriter(tmp_path / "bag", "run-full", opener=lambda p: FillingFile(p, 24_000, err))  # header + schemas ~14 KB
     written = 0
     with pytest.raises(EvidenceError) as caught:
         for i in range(1000):

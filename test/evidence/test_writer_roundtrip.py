@@ -86,6 +86,7 @@ def test_metadata_yaml_v9_with_real_qos_and_custom_data(make_bag):
     durability = {n: t["topic_metadata"]["offered_qos_profiles"][0]["durability"] for n, t in topics.items()}
     assert durability == {"/worldforge/events": "transient_local", "/worldforge/plans": "transient_local",
                           "/worldforge/approvals": "transient_local", "/worldforge/executions": "transient_local",
+                          "/worldforge/envelopes": "transient_local", "/worldforge/chunks": "transient_local",
                           CHAIN_TOPIC: "volatile"}
 
 

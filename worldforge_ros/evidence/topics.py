@@ -18,12 +18,16 @@ EVENTS_TOPIC = names.bag_topic(names.EVENTS_TOPIC)
 PLANS_TOPIC = names.bag_topic(names.PLANS_TOPIC)
 APPROVALS_TOPIC = names.bag_topic(names.APPROVALS_TOPIC)
 EXECUTIONS_TOPIC = names.bag_topic(names.EXECUTIONS_TOPIC)
+ENVELOPES_TOPIC = names.bag_topic(names.ENVELOPES_TOPIC)
+CHUNKS_TOPIC = names.bag_topic(names.CHUNKS_TOPIC)
 CHAIN_TOPIC = "/worldforge/evidence_chain"
 
 PROVIDER_EVENT_TYPE = f"{PACKAGE}/msg/ProviderEvent"
 PLAN_RECORD_TYPE = f"{PACKAGE}/msg/PlanRecord"
 APPROVAL_RECORD_TYPE = f"{PACKAGE}/msg/ApprovalRecord"
 EXECUTION_RECORD_TYPE = f"{PACKAGE}/msg/ExecutionRecord"
+ENVELOPE_RECORD_TYPE = f"{PACKAGE}/msg/EnvelopeRecord"
+CHUNK_RECORD_TYPE = f"{PACKAGE}/msg/ChunkRecord"
 EVIDENCE_LINK_TYPE = f"{PACKAGE}/msg/EvidenceLink"
 
 RECORD_TOPICS: dict[str, str] = {
@@ -31,6 +35,8 @@ RECORD_TOPICS: dict[str, str] = {
     PLANS_TOPIC: PLAN_RECORD_TYPE,
     APPROVALS_TOPIC: APPROVAL_RECORD_TYPE,
     EXECUTIONS_TOPIC: EXECUTION_RECORD_TYPE,
+    ENVELOPES_TOPIC: ENVELOPE_RECORD_TYPE,
+    CHUNKS_TOPIC: CHUNK_RECORD_TYPE,
 }
 """Record topics (each record is followed by a link on :data:`CHAIN_TOPIC`) and their message types."""
 
@@ -65,9 +71,12 @@ TOPIC_QOS: dict[str, Qos] = {
     PLANS_TOPIC: qos_profile(PLANS_DEPTH, transient_local=True),
     APPROVALS_TOPIC: qos_profile(10, transient_local=True),
     EXECUTIONS_TOPIC: qos_profile(10, transient_local=True),
+    ENVELOPES_TOPIC: qos_profile(10, transient_local=True),
+    CHUNKS_TOPIC: qos_profile(100, transient_local=True),
     CHAIN_TOPIC: qos_profile(100, transient_local=False),
 }
-"""Offered QoS per topic (events latched depth 100, plans latched depth 50, approvals/executions latched 10).
+"""Offered QoS per topic (events latched depth 100, plans latched depth 50, approvals/executions/envelopes
+latched 10, chunks latched 100).
 
 Events are latched too: a volatile writer drops what it publishes before it has matched the recorder's reader
 (a provider or recorder just started or respawned), and a plan binds the digests of its events."""

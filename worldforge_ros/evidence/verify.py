@@ -5,7 +5,8 @@ its recorded RIHS01);
 every record on a record topic is followed by its ``EvidenceLink``; the link's seq runs 1..n without gaps,
 names the record's topic and log time, carries ``sha256`` of the record's exact bytes, chains onto the previous
 link and recomputes to its own digest; every ``PlanRecord`` satisfies ``sha256(plan_json) == plan_digest``;
-``metadata.yaml``'s ``custom_data`` names the last digest and the chain length. A chain without a secret proves
+``metadata.yaml``'s ``custom_data`` names the last digest and the chain length; every chunk a supervised policy run
+sent (or dry-ran) lies inside its approved envelope (:mod:`.envelopes`). A chain without a secret proves
 order and integrity relative to its head: keep ``chain_head`` somewhere the bag's author cannot rewrite.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from ..core.digests import sha256_digest
 from ..core.errors import WorldForgeRosError
+from .envelopes import check_envelopes
 from .chain import GENESIS_DIGEST, ChainLink, link_digest, record_digest
 from .reader import BagContents, BagRecord, read_bag
 from .topics import ALL_TOPICS, CHAIN_TOPIC, PLANS_TOPIC, RECORD_TOPICS
@@ -143,6 +145,10 @@ def verify_contents(contents: BagContents) -> VerificationReport:
         n_records, n_links, head = _walk_chain(contents.records)
     except _Failure as failure:
         return VerificationReport(False, n_records, n_links, failure.bad, failure.reason, path=path)
+    outside = check_envelopes(contents.records)
+    if outside is not None:
+        bad = BadRecord(outside.record.topic, outside.seq, outside.record.log_time_ns, outside.position)
+        return VerificationReport(False, n_records, n_links, bad, outside.reason, head, path)
     if contents.metadata is None:
         return VerificationReport(False, n_records, n_links, None, UNFINISHED_REASON, head, path)
     custom = contents.custom_data

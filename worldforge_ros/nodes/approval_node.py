@@ -41,6 +41,7 @@ from worldforge_ros.nodes.controller_link import ControllerLink
 from worldforge_ros.nodes.conversions import joint_state_arrays, ns_to_time, seconds_to_duration, trajectory_to_msg
 from worldforge_ros.nodes.evidence_qos import APPROVALS_QOS, EVENTS_QOS, EXECUTIONS_QOS, PLANS_QOS
 from worldforge_ros.nodes.params import declare_and_validate
+from worldforge_ros.nodes.policy_runner import PolicyRunner
 from worldforge_ros.nodes.record_sources import RecordSources
 from worldforge_ros.nodes.spin import run_node
 from worldforge_ros.nodes.recorder import EvidenceRecorder
@@ -137,6 +138,7 @@ class ApprovalNode(Node):
                                     goal_callback=lambda _g: GoalResponse.ACCEPT,
                                     cancel_callback=self._on_cancel, callback_group=self._reentrant)
         self._wake_timer = keep_awake(self, self._reentrant)
+        self.policy_runner = PolicyRunner(self)  # worldforge/approve_envelope + worldforge/run_policy
         mode = "EXECUTION ENABLED" if self.p["execution_enabled"] else "dry-run (execution_enabled:=false)"
         self.get_logger().info(f"approval gate up: {mode}; controller {self.controller.action_name} "
                                f"({self.controller_type_name}); evidence run {self.run_id or 'DISABLED'}")

@@ -6,7 +6,8 @@ from __future__ import annotations
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.interfaces import QosDurability
 
-from worldforge_ros.evidence.topics import APPROVALS_TOPIC, EVENTS_TOPIC, EXECUTIONS_TOPIC, PLANS_TOPIC, TOPIC_QOS
+from worldforge_ros.evidence.topics import (APPROVALS_TOPIC, CHUNKS_TOPIC, ENVELOPES_TOPIC, EVENTS_TOPIC,
+                                            EXECUTIONS_TOPIC, PLANS_TOPIC, TOPIC_QOS)
 
 
 def evidence_qos(topic: str) -> QoSProfile:
@@ -21,3 +22,5 @@ EVENTS_QOS = evidence_qos(EVENTS_TOPIC)
 PLANS_QOS = evidence_qos(PLANS_TOPIC)
 APPROVALS_QOS = evidence_qos(APPROVALS_TOPIC)
 EXECUTIONS_QOS = evidence_qos(EXECUTIONS_TOPIC)
+ENVELOPES_QOS = evidence_qos(ENVELOPES_TOPIC)
+CHUNKS_QOS = evidence_qos(CHUNKS_TOPIC)
