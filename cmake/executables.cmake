@@ -5,6 +5,7 @@ set(WORLDFORGE_ROS_NODE_EXECUTABLES
   "planner_node=worldforge_ros.nodes.planner_node"
   "approval_node=worldforge_ros.nodes.approval_node"
   "sim_controller=worldforge_ros.nodes.sim_controller"
+  "scene_sim=worldforge_ros.nodes.scene_sim"
   "bringup=worldforge_ros.nodes.bringup"
 )
 set(WORLDFORGE_ROS_BIN_EXECUTABLES

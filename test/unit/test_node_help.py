@@ -11,7 +11,7 @@ from worldforge_ros.nodes.spin import wants_help
 from worldforge_ros.providers import registry
 
 NODES = {"provider_node": "BASE_PARAMS", "planner_node": "PARAMS", "approval_node": "PARAMS",
-         "sim_controller": "PARAMS"}
+         "sim_controller": "PARAMS", "scene_sim": "PARAMS"}
 
 
 @pytest.fixture(autouse=True)

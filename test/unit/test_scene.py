@@ -1,0 +1,101 @@
+"""worldforge_ros.scene: the MuJoCo Panda scene, its collision check and its renderer (ROS-free)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from worldforge_ros.scene import EMBODIMENT_JOINTS, HOME, SceneUnavailable
+
+try:
+    from worldforge_ros.scene.scene import import_mujoco
+
+    import_mujoco()
+    MUJOCO_SKIP = ""
+except SceneUnavailable as exc:
+    MUJOCO_SKIP = str(exc)
+
+pytestmark = pytest.mark.skipif(bool(MUJOCO_SKIP), reason=MUJOCO_SKIP or "mujoco importable")
+
+# Arm swung to -y (away from every object) and pitched down through the table top.
+DOWN_START = np.array([-1.5, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
+
+
+def _line(start, end, n=20, t_end=2.0):
+    start, end = np.asarray(start, float), np.asarray(end, float)
+    return np.linspace(t_end / n, t_end, n), np.array([start + (end - start) * a for a in np.linspace(0, 1, n)])
+
+
+@pytest.fixture(scope="module")
+def scene():
+    from worldforge_ros.scene import Scene
+
+    s = Scene()
+    yield s
+    s.close()
+
+
+def test_joint_mapping_puts_home_end_effector_where_a_panda_has_it(scene):
+    scene.set_joint_positions(EMBODIMENT_JOINTS, HOME)
+    np.testing.assert_allclose(scene.joint_positions(), HOME, atol=1e-12)
+    np.testing.assert_allclose(scene.end_effector(), [0.307, 0.0, 0.487], atol=0.005)
+    assert scene.contacts() == []
+
+
+def test_trajectory_through_the_table_is_infeasible_with_pair_and_time():
+    from worldforge_ros.scene import check_trajectory
+
+    end = DOWN_START.copy()
+    end[1], end[3] = 1.5, -1.0
+    times, pos = _line(DOWN_START, end)
+    feasible, violations = check_trajectory(times, pos, EMBODIMENT_JOINTS)
+    assert not feasible
+    assert violations and all(v.startswith("collision panda_") for v in violations), violations
+    first = violations[0]
+    assert "/table at t=" in first, violations
+    t = float(first.rsplit("t=", 1)[1].rstrip("s"))
+    assert times[0] < t <= times[-1]
+
+
+def test_free_space_trajectory_is_feasible():
+    from worldforge_ros.scene import check_trajectory
+
+    times, pos = _line(HOME, [0.5, -0.5, 0.2, -2.0, 0.1, 1.8, 0.9])
+    assert check_trajectory(times, pos, EMBODIMENT_JOINTS, start_positions=HOME) == (True, [])
+
+
+def test_sampling_resolution_is_every_20ms_plus_waypoints():
+    from worldforge_ros.scene.collision import DEFAULT_RESOLUTION_S, sample_times
+
+    ts = sample_times(np.array([0.5, 1.0, 1.05]), DEFAULT_RESOLUTION_S, with_start=True)
+    assert ts[0] == 0.0 and ts[-1] == 1.05 and 1.05 in ts and 0.5 in ts
+    assert np.max(np.diff(ts)) <= DEFAULT_RESOLUTION_S + 1e-12
+
+
+def test_unknown_joint_is_reported_not_checked():
+    from worldforge_ros.scene import check_trajectory
+
+    assert check_trajectory([1.0], [[0.0]], ["elbow"]) == (False, ["unknown_joint:elbow"])
+
+
+def test_position_actuators_track_with_real_error(scene):
+    scene.set_joint_positions(EMBODIMENT_JOINTS, HOME)
+    goal = np.array(HOME) + 0.3
+    scene.set_targets(EMBODIMENT_JOINTS, goal)
+    scene.advance(0.05)
+    early = np.abs(scene.joint_positions() - goal).max()
+    assert early > 0.05  # physics: not a teleport
+    scene.advance(2.0)
+    assert np.abs(scene.joint_positions() - goal).max() < 0.01
+
+
+def test_render_shape_or_typed_reason(scene):
+    from worldforge_ros.scene import RenderUnavailable
+
+    try:
+        img = scene.render("front")
+    except RenderUnavailable as exc:
+        assert exc.reason == "render_unavailable"
+        pytest.skip(f"no headless GL here: {exc}")
+    assert img.shape == (scene.height, scene.width, 3) and img.dtype == np.uint8
+    assert img.std() > 5  # not a blank frame
