@@ -216,7 +216,6 @@ def test_replayed_plans_never_arm_a_live_gate(ros_graph, node_processes, tmp_pat
     """A bag's plan republished on the live topic (as ros2 bag play does) is not approvable; the gate's own
     planner's next plan is. Replayed events do not enter the live bag."""
     import subprocess
-    import sys
 
     from worldforge_ros.evidence.reader import read_bag
 

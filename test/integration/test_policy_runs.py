@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from graph_helpers import GOAL, PANDA, PANDA_HOME, gate_bag, gate_graph
+from graph_helpers import PANDA, PANDA_HOME, gate_bag, gate_graph
 from ros_harness import wait_until
 from worldforge_ros.core.envelope import Envelope
 from worldforge_ros.core.errors import ErrorCode

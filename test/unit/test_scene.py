@@ -99,3 +99,39 @@ def test_render_shape_or_typed_reason(scene):
         pytest.skip(f"no headless GL here: {exc}")
     assert img.shape == (scene.height, scene.width, 3) and img.dtype == np.uint8
     assert img.std() > 5  # not a blank frame
+
+
+NEAR_TABLE = np.array([-1.5, 0.8, 0.0, -1.3, 0.0, 1.571, 0.785])  # arm swung to -y, fingers just above the table
+
+
+def test_planning_marks_candidates_through_the_table_infeasible_and_selects_a_free_one():
+    """core/planning.py with the scene's check: of two policy chunks from the same start, the one pitching
+    down through the table is infeasible with the contact pair and time, and the free one is selected even
+    though the scorer prefers the colliding one."""
+    import asyncio
+
+    from worldforge_ros.core.observation import ObservationData
+    from worldforge_ros.core.planning import PlannerDefaults, PlanningCore, ProviderReply, resolve_settings
+    from worldforge_ros.core.translator_registry import TranslatorRegistry
+    from worldforge_ros.nodes.planner_node import scene_feasibility
+
+    down, up = NEAR_TABLE.copy(), NEAR_TABLE.copy()
+    down[1], up[1] = 1.4, 0.5
+    chunks = np.stack([np.array([NEAR_TABLE + (end - NEAR_TABLE) * (k / 16) for k in range(1, 17)])
+                       for end in (down, up)])
+
+    async def policies(names, n):
+        return {"p": ProviderReply("p", True, actions=chunks)}
+
+    async def scorer(name, candidates):  # prefers candidate 0 (the colliding one)
+        return ProviderReply(name, True, scores=(0.0, 1.0), best_index=0, lower_is_better=True)
+
+    core = PlanningCore(TranslatorRegistry.from_config(None), feasibility=scene_feasibility("scene"))
+    defaults = PlannerDefaults(("p",), "s", "panda_7dof", 2, 8, 10.0, 60.0, ("p", "s"))
+    obs = ObservationData(stamp_ns=1, joint_names=tuple(EMBODIMENT_JOINTS), joint_positions=NEAR_TABLE)
+    plan = asyncio.run(core.plan(resolve_settings(defaults), obs, policies, scorer, run_id="r",
+                                 request_id="q")).plan
+    hit, free = plan.candidates
+    assert not hit.feasible and any(v.startswith("collision panda_") and "/table at t=" in v for v in hit.violations)
+    assert free.feasible and not free.violations
+    assert plan.selected_index == 1

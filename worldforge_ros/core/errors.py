@@ -8,7 +8,6 @@ Ranges: 0 ok; 1xx request/observation; 2xx provider; 3xx translator/feasibility;
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import Any
 
 

@@ -114,12 +114,22 @@ def _failed(reply: ProviderReply, role: str) -> ProviderError:
                          code_from_int(reply.error_code), provider=reply.provider)
 
 
-class PlanningCore:
-    """Turns a validated request and an observation (policy joint names) into a ranked, digested plan."""
+FeasibilityCheck = Callable[[Any, StartState], Sequence[str]]
+"""``check(trajectory, start) -> violations`` ('' list = feasible): a scene's collision check of one translated
+candidate (policy joint names), e.g. ``worldforge_ros.scene`` (contact pair and time per violation)."""
 
-    def __init__(self, translators: TranslatorRegistry, joint_map: JointMap | None = None) -> None:
+
+class PlanningCore:
+    """Turns a validated request and an observation (policy joint names) into a ranked, digested plan.
+
+    ``feasibility`` (optional) checks every candidate the translator found feasible; its violations make the
+    candidate infeasible (never selected, never approvable) and are recorded with it."""
+
+    def __init__(self, translators: TranslatorRegistry, joint_map: JointMap | None = None,
+                 feasibility: FeasibilityCheck | None = None) -> None:
         self.translators = translators
         self.joint_map = joint_map or JointMap()
+        self.feasibility = feasibility
 
     async def plan(self, settings: PlanSettings, observation: ObservationData, ask_policies: AskPolicies,
                    ask_scorer: AskScorer, *, run_id: str, request_id: str,
@@ -150,7 +160,7 @@ class PlanningCore:
             translated = translator.translate(reply.actions, start, embodiment_tag=observation.embodiment_tag,
                                               max_steps=settings.max_steps)
             steps = translated[0].trajectory.num_points if translated else 0
-            groups.append((name, [self._robot_named(c) for c in translated]))
+            groups.append((name, [self._robot_named(self._checked(c, start)) for c in translated]))
             raws.append(np.asarray(reply.actions)[:, :steps])
         pooled = pool_candidates(groups)
         if not pooled:
@@ -165,6 +175,14 @@ class PlanningCore:
             translator_contract=translator.contract_summary(list(raws[0].shape[1:]) if raws else None),
             created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         return PlanOutcome(plan, got)
+
+    def _checked(self, candidate: Any, start: StartState) -> Any:
+        if self.feasibility is None or not candidate.feasible:
+            return candidate
+        violations = tuple(self.feasibility(candidate.trajectory, start))
+        if not violations:
+            return candidate
+        return replace(candidate, feasible=False, violations=tuple(candidate.violations) + violations)
 
     def _robot_named(self, candidate: Any) -> Any:
         if self.joint_map.identity:

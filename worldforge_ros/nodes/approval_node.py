@@ -234,18 +234,22 @@ class ApprovalNode(Node):
             response.accepted, response.error_code = True, 0
             response.approval_id, response.expires_at = approval.approval_id, rec.expires_at
         except Exception as exc:  # the one error boundary of approve
-            err = as_typed(exc)
-            rec.error_code, rec.error_message = int(err.code), redact_text(str(err))
-            response.accepted, response.error_code, response.error_message = False, int(err.code), rec.error_message
-            if self.recorder is not None and err.code.category != "evidence":
-                try:
-                    self._record(bag_topics.APPROVALS_TOPIC, bag_topics.APPROVAL_RECORD_TYPE, rec,
-                                 sync=True)
-                except Exception as rec_exc:
-                    response.error_code = int(ErrorCode.RECORDER_WRITE_FAILED)
-                    response.error_message = redact_text(str(rec_exc))
+            self.record_refusal(exc, rec, response, bag_topics.APPROVALS_TOPIC, bag_topics.APPROVAL_RECORD_TYPE)
         self._records_pub_a.publish(rec)
         return response
+
+    def record_refusal(self, exc: BaseException, rec: Any, response: Any, topic: str, msgtype: str) -> None:
+        """The error boundary of a decision service (approve, approve_envelope): the typed error goes into the
+        record and the response, and the refusal is recorded unless the recorder itself is what failed."""
+        err = as_typed(exc)
+        rec.error_code, rec.error_message = int(err.code), redact_text(str(err))
+        response.accepted, response.error_code, response.error_message = False, int(err.code), rec.error_message
+        if self.recorder is not None and err.code.category != "evidence":
+            try:
+                self._record(topic, msgtype, rec, sync=True)
+            except Exception as rec_exc:
+                response.error_code = int(ErrorCode.RECORDER_WRITE_FAILED)
+                response.error_message = redact_text(str(rec_exc))
 
     # ---- execute --------------------------------------------------------------------------------------------
     def _on_cancel(self, goal_handle: Any) -> CancelResponse:

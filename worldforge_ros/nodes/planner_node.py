@@ -82,11 +82,36 @@ PARAMS = (
               choices=("joint_state", "pose")),
     ParamSpec("goal_positions", [], "Goal joint positions (policy joint order) used when neither the request nor "
               "goal_topic gives one (empty: the providers' own configuration).", list_kind="double"),
+    ParamSpec("collision_check", "none", "Check every feasible candidate against a scene along its whole "
+              "trajectory: none, or scene (the MuJoCo Panda scene of worldforge_ros.scene, panda_7dof joints, "
+              "self and world contacts at 0.02 s; a contact makes the candidate infeasible with the pair and time).",
+              read_only=True, choices=("none", "scene")),
     ParamSpec("task", "", "Default instruction when a request has none."),
     ParamSpec("max_tensor_bytes", 64 * 1024 * 1024, "Largest accepted tensor or image payload (bytes).",
               min_value=1024),
     ParamSpec("run_id", "", "Run id stamped on plans and events (empty = one generated at startup)."),
 )
+
+
+def scene_feasibility(kind: str) -> Any:
+    """The planner's feasibility check for ``collision_check`` (None for ``none``); a scene that cannot be built
+    (MuJoCo or the Panda assets missing) is a startup error naming why."""
+    if kind == "none":
+        return None
+    try:
+        from worldforge_ros.scene.collision import SceneFeasibilityChecker
+
+        checker = SceneFeasibilityChecker()
+    except Exception as exc:  # ImportError, SceneUnavailable: the node must not start pretending to check
+        raise RequestError(f"collision_check:=scene but the scene cannot be built: {exc}",
+                           ErrorCode.INVALID_ARGUMENT) from None
+
+    def check(trajectory: Any, start: Any) -> list[str]:
+        start_q = start.positions_for(trajectory.joint_names)
+        return checker.check(trajectory.times_s, trajectory.positions, trajectory.joint_names,
+                             start_positions=start_q)[1]
+
+    return check
 
 
 class PlannerNode(Node):
@@ -96,7 +121,7 @@ class PlannerNode(Node):
         self.translators = TranslatorRegistry.from_config(self.p["embodiments_file"] or None)
         self.joint_map = JointMap.from_entries(self.p["joint_map"])
         self.cameras = camera_sources(self.p["camera_topics"])
-        self.core = PlanningCore(self.translators, self.joint_map)
+        self.core = PlanningCore(self.translators, self.joint_map, scene_feasibility(self.p["collision_check"]))
         self.run_id = self.p["run_id"] or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
         self._group = ReentrantCallbackGroup()
         self._chain = EventChain()

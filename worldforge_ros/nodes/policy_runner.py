@@ -117,16 +117,8 @@ class PolicyRunner:
             response.envelope_id, response.envelope_digest, response.expires_at = \
                 approval.envelope_id, approval.envelope_digest, rec.expires_at
         except Exception as exc:  # the one error boundary of approve_envelope
-            err = as_typed(exc)
-            rec.error_code, rec.error_message = int(err.code), redact_text(str(err))
-            response.accepted, response.error_code, response.error_message = False, int(err.code), rec.error_message
+            g.record_refusal(exc, rec, response, bag_topics.ENVELOPES_TOPIC, bag_topics.ENVELOPE_RECORD_TYPE)
             response.envelope_digest = rec.envelope_digest
-            if g.recorder is not None and err.code.category != "evidence":
-                try:
-                    g._record(bag_topics.ENVELOPES_TOPIC, bag_topics.ENVELOPE_RECORD_TYPE, rec, sync=True)
-                except Exception as rec_exc:
-                    response.error_code = int(ErrorCode.RECORDER_WRITE_FAILED)
-                    response.error_message = redact_text(str(rec_exc))
         self._pub_env.publish(rec)
         return response
 

@@ -33,7 +33,8 @@ from worldforge_ros.core.errors import ErrorCode, RequestError, WorldForgeRosErr
 from worldforge_ros.core.interpolation import sample
 from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.nodes.control_types import follow_joint_trajectory_type
-from worldforge_ros.nodes.conversions import duration_to_seconds, trajectory_arrays
+from worldforge_ros.nodes.conversions import trajectory_arrays
+from worldforge_ros.nodes.jtc_goal import invalid_reason, tolerances
 from worldforge_ros.nodes.params import declare_and_validate
 from worldforge_ros.nodes.spin import run_node
 from worldforge_ros.scene import EMBODIMENT_JOINTS, HOME, SceneUnavailable
@@ -196,28 +197,11 @@ class SceneSim(Node):
         return GoalResponse.ACCEPT
 
     def _invalid_reason(self, goal: Any) -> str:
-        traj = goal.trajectory
-        if sorted(traj.joint_names) != sorted(self.joint_names):
-            return f"joint names {list(traj.joint_names)} do not match {self.joint_names}"
-        if not traj.points:
-            return "trajectory has no points"
-        try:
-            _, pos, _, times = trajectory_arrays(traj)
-        except ValueError as exc:
-            return f"malformed points: {exc}"
-        if not np.all(np.isfinite(pos)) or not np.all(np.diff(np.concatenate([[0.0], times])) > 0):
-            return "positions must be finite and time_from_start strictly increasing from > 0"
-        return ""
+        return invalid_reason(goal, self.joint_names)
 
-    def _tolerances(self, goal: Any, joint_names: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
-        path = np.full(len(joint_names), self.p["path_tolerance"])
-        final = np.full(len(joint_names), self.p["goal_tolerance"])
-        for tol_list, arr in ((goal.path_tolerance, path), (goal.goal_tolerance, final)):
-            for tol in tol_list:
-                if tol.name in joint_names and tol.position != 0.0:
-                    arr[joint_names.index(tol.name)] = np.inf if tol.position < 0 else tol.position
-        gtt = duration_to_seconds(goal.goal_time_tolerance) or self.p["goal_time_tolerance"]
-        return path, final, gtt
+    def _tolerances(self, goal: Any, names: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
+        return tolerances(goal, names, self.p["path_tolerance"], self.p["goal_tolerance"],
+                          self.p["goal_time_tolerance"])
 
     def _execute(self, goal_handle: Any) -> Any:
         with self._busy:  # one trajectory at a time, like a JTC
