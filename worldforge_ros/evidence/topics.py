@@ -6,7 +6,7 @@ bag's channel metadata and ``metadata.yaml`` as ``offered_qos_profiles`` so ``ro
 
 from __future__ import annotations
 
-from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+from typing import Any
 
 from worldforge_ros.core import names
 
@@ -42,21 +42,21 @@ RECORD_TOPICS: dict[str, str] = {
 
 ALL_TOPICS: dict[str, str] = {**RECORD_TOPICS, CHAIN_TOPIC: EVIDENCE_LINK_TYPE}
 
-# rmw's "infinite" duration as rosbag2 writes it into metadata.yaml.
-_INFINITE = QosTime(9223372036, 854775807)
+def qos_profile(depth: int, *, transient_local: bool) -> Any:
+    """A reliable keep-last profile with default deadline/lifespan/liveliness, as rosbags' ``Qos`` (imported
+    here, so nodes that only publish need no rosbags)."""
+    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
-
-def qos_profile(depth: int, *, transient_local: bool) -> Qos:
-    """A reliable keep-last profile with default deadline/lifespan/liveliness."""
+    infinite = QosTime(9223372036, 854775807)  # rmw's "infinite" duration as rosbag2 writes it
     return Qos(
         history=QosHistory.KEEP_LAST,
         depth=depth,
         reliability=QosReliability.RELIABLE,
         durability=QosDurability.TRANSIENT_LOCAL if transient_local else QosDurability.VOLATILE,
-        deadline=_INFINITE,
-        lifespan=_INFINITE,
+        deadline=infinite,
+        lifespan=infinite,
         liveliness=QosLiveliness.AUTOMATIC,
-        liveliness_lease_duration=_INFINITE,
+        liveliness_lease_duration=infinite,
         avoid_ros_namespace_conventions=False,
     )
 
@@ -66,20 +66,28 @@ PLANS_DEPTH = 50
 briefly behind back-to-back plans loses none (with depth 1 a reliable keep-last writer overwrote unread plans:
 the soak lost 3 of 211)."""
 
-TOPIC_QOS: dict[str, Qos] = {
-    EVENTS_TOPIC: qos_profile(100, transient_local=True),
-    PLANS_TOPIC: qos_profile(PLANS_DEPTH, transient_local=True),
-    APPROVALS_TOPIC: qos_profile(10, transient_local=True),
-    EXECUTIONS_TOPIC: qos_profile(10, transient_local=True),
-    ENVELOPES_TOPIC: qos_profile(10, transient_local=True),
-    CHUNKS_TOPIC: qos_profile(100, transient_local=True),
-    CHAIN_TOPIC: qos_profile(100, transient_local=False),
+TOPIC_HISTORY: dict[str, tuple[int, bool]] = {
+    EVENTS_TOPIC: (100, True),
+    PLANS_TOPIC: (PLANS_DEPTH, True),
+    APPROVALS_TOPIC: (10, True),
+    EXECUTIONS_TOPIC: (10, True),
+    ENVELOPES_TOPIC: (10, True),
+    CHUNKS_TOPIC: (100, True),
+    CHAIN_TOPIC: (100, False),
 }
-"""Offered QoS per topic (events latched depth 100, plans latched depth 50, approvals/executions/envelopes
-latched 10, chunks latched 100).
+"""``(depth, latched)`` offered per topic, reliable keep-last (events latched depth 100, plans latched depth 50,
+approvals/executions/envelopes latched 10, chunks latched 100). The one table: the nodes' rclpy profiles
+(``nodes/evidence_qos.py``) and the bag's ``offered_qos_profiles`` (:data:`TOPIC_QOS`) both come from it.
 
 Events are latched too: a volatile writer drops what it publishes before it has matched the recorder's reader
 (a provider or recorder just started or respawned), and a plan binds the digests of its events."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TOPIC_QOS":  # rosbags' Qos per topic, built on first use (rosbags is imported only then)
+        return {topic: qos_profile(depth, transient_local=latched) for topic, (depth, latched) in
+                TOPIC_HISTORY.items()}
+    raise AttributeError(name)
 
 
 def normalize_msgtype(msgtype: str) -> str:
