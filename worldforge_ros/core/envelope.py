@@ -22,6 +22,7 @@ import numpy as np
 
 from .approval import CHECKLIST
 from .digests import canonical_json, digest_json, is_digest
+from .feasibility import first_steps
 from .errors import ApprovalError, ErrorCode, RequestError, WorldForgeRosError
 from .trajectory import TrajectoryData
 
@@ -247,13 +248,13 @@ def check_chunk(env: Envelope, traj: TrajectoryData, score: float | None, lower_
     if tuple(traj.joint_names) != env.joint_names:
         return out + [f"joint_names:{','.join(traj.joint_names)}"]
     lo, hi, vmax = (np.asarray(v) for v in (env.position_min, env.position_max, env.velocity_max))
-    out += _first_breach(pos < lo[None, :], env.joint_names, "position_min")
-    out += _first_breach(pos > hi[None, :], env.joint_names, "position_max")
+    out += first_steps(pos < lo[None, :], env.joint_names, "position_min")
+    out += first_steps(pos > hi[None, :], env.joint_names, "position_max")
     speed = np.abs(vel)
     if pos.shape[0] > 1 and np.all(np.diff(times) > 0):
         seg = np.abs(np.diff(pos, axis=0)) / np.diff(times)[:, None]
         speed = np.maximum(speed, np.vstack([seg[:1], seg]))
-    out += _first_breach(speed > vmax[None, :] + 1e-9, env.joint_names, "velocity")
+    out += first_steps(speed > vmax[None, :] + 1e-9, env.joint_names, "velocity")
     if env.has_workspace:
         if fk is None:
             out.append("workspace:no_kinematics")
@@ -266,13 +267,6 @@ def check_chunk(env: Envelope, traj: TrajectoryData, score: float | None, lower_
     return out
 
 
-def _first_breach(mask: np.ndarray, names: Sequence[str], kind: str) -> list[str]:
-    out = []
-    for j, name in enumerate(names):
-        steps = np.nonzero(mask[:, j])[0]
-        if steps.size:
-            out.append(f"{kind}:{name}:step{int(steps[0])}")
-    return out
 
 
 def violation_code(violations: Sequence[str]) -> ErrorCode:

@@ -85,7 +85,8 @@ def check_margin(margin: float) -> float:
     return float(margin)
 
 
-def _first_steps(mask: np.ndarray, names: Sequence[str], kind: str) -> list[str]:
+def first_steps(mask: np.ndarray, names: Sequence[str], kind: str) -> list[str]:
+    """``kind:joint:stepK`` for each joint's first step where ``mask`` (steps x joints) is true."""
     out = []
     for j, name in enumerate(names):
         steps = np.nonzero(mask[:, j])[0]
@@ -128,7 +129,7 @@ def feasibility_violations(traj: TrajectoryData, limits: JointLimits, margin: fl
         bad = [0] if traj.times_s[0] <= 0.0 else [int(np.nonzero(np.diff(traj.times_s) <= 0.0)[0][0]) + 1]
         violations.append(f"time_not_increasing:step{bad[0]}")
 
-    violations += _first_steps((pos < lo) | (pos > hi), names, "position_limit")
+    violations += first_steps((pos < lo) | (pos > hi), names, "position_limit")
 
     over = np.abs(vel) > speed
     if times_ok:
@@ -139,7 +140,7 @@ def feasibility_violations(traj: TrajectoryData, limits: JointLimits, margin: fl
         if start is None:
             seg[0] = 0.0
         over |= np.abs(seg) > speed
-    violations += _first_steps(over, names, "velocity_limit")
+    violations += first_steps(over, names, "velocity_limit")
 
     final = traj.velocities[-1]
     violations += [f"nonzero_final_velocity:{traj.joint_names[j]}" for j in range(traj.num_joints) if final[j] != 0.0]

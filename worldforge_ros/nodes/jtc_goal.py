@@ -8,7 +8,28 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from worldforge_ros.core import names
+from worldforge_ros.core.errors import ErrorCode, RequestError
+from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.nodes.conversions import duration_to_seconds, trajectory_arrays
+
+ENDPOINT_PARAMS = (
+    ParamSpec("action_name", names.SIM_CONTROLLER_ACTION,
+              "FollowJointTrajectory action name (relative: follows the namespace). Never a real controller's name.",
+              read_only=True, non_empty=True),
+    ParamSpec("joint_states_topic", names.JOINT_STATES_TOPIC, "Where the simulated joint states are published.",
+              read_only=True, non_empty=True),
+    ParamSpec("action_type", "auto", "auto (control_msgs when importable), control_msgs or worldforge_ros.",
+              read_only=True, choices=("auto", "control_msgs", "worldforge_ros")),
+)
+"""The parameters both simulated controllers declare for their graph endpoints."""
+
+
+def refuse_real_controller_name(node_kind: str, action_name: str) -> None:
+    """A simulator never takes ros2_control's JointTrajectoryController name (``INVALID_ARGUMENT``)."""
+    if action_name.strip("/").endswith(names.REAL_CONTROLLER_ACTION):
+        raise RequestError(f"{node_kind} refuses action_name {action_name}: that is a real ros2_control "
+                           "controller's name", ErrorCode.INVALID_ARGUMENT)
 
 
 def invalid_reason(goal: Any, joint_names: Sequence[str]) -> str:
@@ -39,3 +60,28 @@ def tolerances(goal: Any, names: list[str], path_default: float, goal_default: f
                 arr[names.index(tol.name)] = np.inf if tol.position < 0 else tol.position
     gtt = duration_to_seconds(goal.goal_time_tolerance) or goal_time_default
     return path, final, gtt
+
+
+class JtcGoalChecks:
+    """The goal-side callbacks both simulated controllers share (mixed into the node class): count every goal
+    on the latched ``~/goals_received`` topic, reject invalid ones, resolve tolerances from the node's ``p``."""
+
+    def _on_goal(self, goal: Any) -> Any:
+        from rclpy.action import GoalResponse
+        from std_msgs.msg import UInt32
+
+        self.goals_received += 1
+        self._count_pub.publish(UInt32(data=self.goals_received))
+        self._before_reply()
+        reason = invalid_reason(goal, self.joint_names)
+        if reason:
+            self.get_logger().error(f"goal rejected: {reason}")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _before_reply(self) -> None:
+        """Hook before the accept/reject reply (fault injection in sim_controller)."""
+
+    def _tolerances(self, goal: Any, names: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
+        return tolerances(goal, names, self.p["path_tolerance"], self.p["goal_tolerance"],
+                          self.p["goal_time_tolerance"])

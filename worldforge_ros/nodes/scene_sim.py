@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import numpy as np
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionServer, CancelResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -34,7 +34,7 @@ from worldforge_ros.core.interpolation import sample
 from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.nodes.control_types import follow_joint_trajectory_type
 from worldforge_ros.nodes.conversions import trajectory_arrays
-from worldforge_ros.nodes.jtc_goal import invalid_reason, tolerances
+from worldforge_ros.nodes.jtc_goal import ENDPOINT_PARAMS, JtcGoalChecks, refuse_real_controller_name
 from worldforge_ros.nodes.params import declare_and_validate
 from worldforge_ros.nodes.spin import run_node
 from worldforge_ros.scene import EMBODIMENT_JOINTS, HOME, SceneUnavailable
@@ -44,13 +44,7 @@ CAMERA_TOPIC = "camera/image_raw"
 
 PARAMS = (
     ParamSpec("initial_positions", list(HOME), "Start positions of panda_joint1..7 (rad).", read_only=True),
-    ParamSpec("action_name", names.SIM_CONTROLLER_ACTION,
-              "FollowJointTrajectory action name (relative: follows the namespace). Never a real controller's name.",
-              read_only=True, non_empty=True),
-    ParamSpec("joint_states_topic", names.JOINT_STATES_TOPIC, "Where the simulated joint states are published.",
-              read_only=True, non_empty=True),
-    ParamSpec("action_type", "auto", "auto (control_msgs when importable), control_msgs or worldforge_ros.",
-              read_only=True, choices=("auto", "control_msgs", "worldforge_ros")),
+    *ENDPOINT_PARAMS,
     ParamSpec("rate_hz", 50.0, "joint_states, feedback and tolerance-check rate.", min_value=1.0, max_value=500.0),
     ParamSpec("control_period_s", 0.004, "Simulated seconds between actuator target updates.",
               min_value=0.002, max_value=0.1, read_only=True),
@@ -83,15 +77,13 @@ class _Goal:
         return t, p, v
 
 
-class SceneSim(Node):
+class SceneSim(JtcGoalChecks, Node):
     def __init__(self, node_name: str = "scene_sim", **kwargs: Any) -> None:
         self._stopping = threading.Event()  # first: destroy_node runs even when __init__ raises
         self._threads: list[threading.Thread] = []
         super().__init__(node_name, **kwargs)
         self.p = declare_and_validate(self, PARAMS)
-        if self.p["action_name"].strip("/").endswith(names.REAL_CONTROLLER_ACTION):
-            raise RequestError(f"scene_sim refuses action_name {self.p['action_name']}: that is a real "
-                               "ros2_control controller's name", ErrorCode.INVALID_ARGUMENT)
+        refuse_real_controller_name("scene_sim", self.p["action_name"])
         init = list(self.p["initial_positions"])
         if len(init) != len(EMBODIMENT_JOINTS):
             raise ValueError(f"initial_positions must have {len(EMBODIMENT_JOINTS)} values")
@@ -187,22 +179,6 @@ class SceneSim(Node):
         self._js_pub.publish(msg)
 
     # ---- goals ----------------------------------------------------------------------------------------------
-    def _on_goal(self, goal: Any) -> GoalResponse:
-        self.goals_received += 1
-        self._count_pub.publish(UInt32(data=self.goals_received))
-        reason = self._invalid_reason(goal)
-        if reason:
-            self.get_logger().error(f"goal rejected: {reason}")
-            return GoalResponse.REJECT
-        return GoalResponse.ACCEPT
-
-    def _invalid_reason(self, goal: Any) -> str:
-        return invalid_reason(goal, self.joint_names)
-
-    def _tolerances(self, goal: Any, names: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
-        return tolerances(goal, names, self.p["path_tolerance"], self.p["goal_tolerance"],
-                          self.p["goal_time_tolerance"])
-
     def _execute(self, goal_handle: Any) -> Any:
         with self._busy:  # one trajectory at a time, like a JTC
             wall0, self._max_error, self._goal_elapsed = time.monotonic(), 0.0, 0.0

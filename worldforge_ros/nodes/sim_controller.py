@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import numpy as np
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionServer, CancelResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -23,12 +23,12 @@ from std_msgs.msg import UInt32
 from trajectory_msgs.msg import JointTrajectoryPoint
 
 from worldforge_ros.core import names
-from worldforge_ros.core.errors import ErrorCode, RequestError, WorldForgeRosError
+from worldforge_ros.core.errors import WorldForgeRosError
 from worldforge_ros.core.interpolation import sample
 from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.nodes.control_types import follow_joint_trajectory_type
 from worldforge_ros.nodes.conversions import trajectory_arrays
-from worldforge_ros.nodes.jtc_goal import invalid_reason, tolerances
+from worldforge_ros.nodes.jtc_goal import ENDPOINT_PARAMS, JtcGoalChecks, refuse_real_controller_name
 from worldforge_ros.nodes.params import declare_and_validate
 from worldforge_ros.nodes.spin import run_node
 
@@ -40,13 +40,7 @@ PARAMS = (
               read_only=True, non_empty=True),
     ParamSpec("initial_positions", [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785],
               "Start positions (rad or m), one per joint.", read_only=True),
-    ParamSpec("action_name", names.SIM_CONTROLLER_ACTION,
-              "FollowJointTrajectory action name (relative: follows the namespace). Never a real controller's name.",
-              read_only=True, non_empty=True),
-    ParamSpec("joint_states_topic", names.JOINT_STATES_TOPIC, "Where the simulated joint states are published.",
-              read_only=True, non_empty=True),
-    ParamSpec("action_type", "auto", "auto (control_msgs when importable), control_msgs or worldforge_ros.",
-              read_only=True, choices=("auto", "control_msgs", "worldforge_ros")),
+    *ENDPOINT_PARAMS,
     ParamSpec("rate_hz", 50.0, "Integration, feedback and /joint_states rate.", min_value=1.0, max_value=1000.0),
     ParamSpec("time_scale", 1.0, "Simulated seconds per wall-clock second (tests run faster than real time).",
               min_value=0.01, max_value=1000.0),
@@ -66,13 +60,11 @@ PARAMS = (
 )
 
 
-class SimController(Node):
+class SimController(JtcGoalChecks, Node):
     def __init__(self, node_name: str = "sim_controller", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self.p = declare_and_validate(self, PARAMS)
-        if self.p["action_name"].strip("/").endswith(names.REAL_CONTROLLER_ACTION):
-            raise RequestError(f"sim_controller refuses action_name {self.p['action_name']}: that is a real "
-                               "ros2_control controller's name", ErrorCode.INVALID_ARGUMENT)
+        refuse_real_controller_name("sim_controller", self.p["action_name"])
         self.joint_names = list(self.p["joint_names"])
         init = list(self.p["initial_positions"]) or [0.0] * len(self.joint_names)
         if len(init) != len(self.joint_names):
@@ -104,23 +96,9 @@ class SimController(Node):
         self._js_pub.publish(msg)
 
     # ---- goals ----------------------------------------------------------------------------------------------
-    def _on_goal(self, goal: Any) -> GoalResponse:
-        self.goals_received += 1
-        self._count_pub.publish(UInt32(data=self.goals_received))
+    def _before_reply(self) -> None:
         if self.p["fault_goal_reply_delay_s"] > 0.0:
             time.sleep(self.p["fault_goal_reply_delay_s"])
-        reason = self._invalid_reason(goal)
-        if reason:
-            self.get_logger().error(f"goal rejected: {reason}")
-            return GoalResponse.REJECT
-        return GoalResponse.ACCEPT
-
-    def _invalid_reason(self, goal: Any) -> str:
-        return invalid_reason(goal, self.joint_names)
-
-    def _tolerances(self, goal: Any, names: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
-        return tolerances(goal, names, self.p["path_tolerance"], self.p["goal_tolerance"],
-                          self.p["goal_time_tolerance"])
 
     def _execute(self, goal_handle: Any) -> Any:
         with self._busy:  # one trajectory at a time, like a JTC
