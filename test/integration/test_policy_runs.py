@@ -127,6 +127,14 @@ def test_run_completes_inside_envelope_and_verify_catches_an_edited_chunk(ros_gr
     assert not report.ok and report.first_bad.topic == "/worldforge/chunks", report.summary()
     assert "outside its approved envelope" in report.reason and "position_max:panda_joint2" in report.reason
     assert verify_bag(rechained_copy(bag, tmp_path / "faithful" / "bag")).ok  # the rebuild alone is fine
+    # The report draws the run's chunks against the envelope's bounds and lists each chunk.
+    from worldforge_ros.evidence.report import render_report
+
+    files = render_report(bag, tmp_path / "report")
+    text = files.markdown.read_text()
+    assert "Supervised policy runs (1)" in text and text.count("| sent |") + text.count("| succeeded |") >= 20
+    plots = [p for p in files.images if p.name.startswith("policy-run-")]
+    assert len(plots) == 1 and plots[0].stat().st_size > 10_000
 
 
 def rechained_copy(src, dst, chunk_index=None, joint=0, value=0.0):

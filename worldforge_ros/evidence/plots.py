@@ -122,3 +122,38 @@ def plot_timeline(events: Sequence[Any], decisions: Sequence[tuple[str, float]],
     ax.set_title("Provider events (bar length = duration_ms; green success, red failure, orange retry)", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
+
+
+def plot_policy_run(joint_names: Sequence[str], bounds: tuple[Sequence[float], Sequence[float]] | None,
+                    chunks: Sequence[tuple[float, Any, str]], title: str, path: Path) -> Path:
+    """One subplot per joint: every recorded chunk of a supervised run on the run's clock (``elapsed_s`` +
+    time from start; sent solid, dry-run dashed, refused dotted red) against the approved envelope's position
+    bounds (red dashed lines)."""
+    names = list(joint_names)
+    joints = max(1, len(names))
+    cols = 2 if joints > 1 else 1
+    rows = math.ceil(joints / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(10, 2.3 * rows), squeeze=False, sharex=True)
+    style = {"sent": ("-", None), "succeeded": ("-", None), "dry_run": ("--", None), "checked_out": (":", "tab:red")}
+    for n, (elapsed, traj, phase) in enumerate(chunks):
+        times, positions = trajectory_arrays(traj)
+        order = [list(traj.joint_names).index(j) for j in names if j in list(traj.joint_names)]
+        line, color = style.get(phase, ("-", None))
+        for j, col in enumerate(order):
+            axes[j // cols][j % cols].plot(elapsed + times, positions[:, col], linestyle=line, linewidth=1.4,
+                                           color=color or plt.get_cmap("tab10")(n % 10))
+    for j in range(rows * cols):
+        ax = axes[j // cols][j % cols]
+        if j >= joints:
+            ax.set_visible(False)
+            continue
+        if bounds is not None and j < len(bounds[0]):
+            for value in (bounds[0][j], bounds[1][j]):
+                ax.axhline(value, color="tab:red", linestyle="--", linewidth=1.0)
+        ax.set_title(names[j] if j < len(names) else f"joint {j}", fontsize=9)
+        ax.set_ylabel("position")
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("run time (s)")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path, rect=(0, 0, 1, 0.97))

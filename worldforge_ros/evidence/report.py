@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .plots import plot_candidates, plot_scores, plot_timeline, stamp_seconds
+from .plots import plot_candidates, plot_policy_run, plot_scores, plot_timeline, stamp_seconds
 from .reader import BagContents, read_bag
 from .summary import latency_stats, safe_text, split_records
 from .verify import VerificationReport, verify_contents
@@ -118,6 +118,41 @@ def _decision_blocks(records: Any) -> list[Block]:
     return blocks
 
 
+def _policy_run_blocks(contents: BagContents, out_dir: Path, images: list[Path]) -> list[Block]:
+    """Supervised policy runs: each run's chunks (phase, score, check) and a plot of them against the bounds of
+    the envelope they ran under."""
+    import json
+
+    from .topics import CHUNKS_TOPIC, ENVELOPES_TOPIC
+
+    envelopes = {(r.message.envelope_id, r.message.envelope_digest): r.message for r in contents.records
+                 if r.topic == ENVELOPES_TOPIC and r.message is not None and r.message.approved}
+    runs: dict[str, list[Any]] = {}
+    for rec in contents.records:
+        if rec.topic == CHUNKS_TOPIC and rec.message is not None and rec.message.trajectory.points:
+            runs.setdefault(rec.message.policy_run_id, []).append(rec.message)
+    if not runs:
+        return []
+    blocks: list[Block] = [("h2", f"Supervised policy runs ({len(runs)})")]
+    for n, (run_id, chunks) in enumerate(runs.items(), start=1):
+        first = chunks[0]
+        env = envelopes.get((first.envelope_id, first.envelope_digest))
+        data = json.loads(env.envelope_json) if env is not None else {}
+        names = data.get("joint_names") or list(first.trajectory.joint_names)
+        bounds = (data["position_min"], data["position_max"]) if "position_min" in data else None
+        blocks.append(("h3", f"Run {safe_text(run_id)} under envelope {safe_text(first.envelope_id)} "
+                             f"(`{safe_text(first.envelope_digest)}`)"))
+        blocks.append(("table", ["chunk", "phase", "score", "passed", "violations"],
+                       [[str(c.chunk_index), safe_text(c.phase), _fmt(float(c.score)), _yes(c.passed),
+                         safe_text(", ".join(c.violations)) or "-"] for c in chunks]))
+        path = plot_policy_run(names, bounds, [(float(c.elapsed_s), c.trajectory, c.phase) for c in chunks],
+                               f"Run {run_id}: chunks against the envelope's position bounds (red)",
+                               out_dir / f"policy-run-{n}.png")
+        images.append(path)
+        blocks.append(("img", path, f"run {run_id} chunks against the envelope bounds"))
+    return blocks
+
+
 def build_blocks(contents: BagContents, verification: VerificationReport,
                  out_dir: Path) -> tuple[list[Block], list[Path]]:
     """The report's content as renderer-neutral blocks, plus the PNG files written for it."""
@@ -140,6 +175,7 @@ def build_blocks(contents: BagContents, verification: VerificationReport,
         blocks += _plan_blocks(n, rec, out_dir, images)
     blocks += _event_blocks(records, out_dir, images)
     blocks += _decision_blocks(records)
+    blocks += _policy_run_blocks(contents, out_dir, images)
     blocks.append(("p", "worldforge_ros does not certify robot safety; this report shows what was recorded."))
     return blocks, images
 
