@@ -147,7 +147,8 @@ def test_secrets_never_reach_bag_report_or_rosout(ros_graph, node_processes, tmp
     assert any(b"[redacted]" in blob for blob in blobs)  # the texts were recorded, redacted
 
 
-def test_soak_plans_and_cycles_lose_no_record(ros_graph, node_processes, tmp_path):
+@pytest.mark.soak
+def test_soak_plans_and_cycles_lose_no_record(ros_graph, node_processes, tmp_path, request):
     from worldforge_ros.evidence.reader import read_bag
     from worldforge_ros.evidence.verify import verify_bag
     from worldforge_ros.msg import Observation
@@ -158,7 +159,7 @@ def test_soak_plans_and_cycles_lose_no_record(ros_graph, node_processes, tmp_pat
     proc, clients, counts = gate_graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
                                        planner={"max_observation_age_s": 10.0})
     watch = JointStateWatch(ros_graph)
-    long = os.environ.get("WFROS_SOAK") == "1"
+    long = os.environ.get("WFROS_SOAK") == "1" or "soak" in (request.config.option.markexpr or "")
     plans, cycles = (10_000, 1_000) if long else (200, 10)
     rss = []
 
