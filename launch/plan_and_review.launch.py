@@ -53,7 +53,8 @@ def _nodes(context, *args, **kwargs):
                               controller_action_type=get("controller_action_type") or None,
                               use_sim_controller=parse_bool(sim) if sim else None,
                               use_sim_time=parse_bool(get("use_sim_time")),
-                              params_file=get("params_file") or None, run_id=new_run_id())
+                              params_file=get("params_file") or None, run_id=new_run_id(),
+                              simulator=get("simulator"))
     namespace = get("namespace")
     ros_arguments = ["--log-level", get("log_level")]
     actions = _check_arguments(context)

@@ -117,3 +117,31 @@ def test_approved_plan_moves_the_simulated_arm(ros_graph, node_processes, tmp_pa
     print([line for line in sim.output().splitlines() if "goal done" in line])
     if images:  # a headless GL here: frames of the configured size
         assert images[-1].width == 320 and images[-1].height == 240 and images[-1].encoding == "rgb8"
+
+
+@pytest.mark.skipif(bool(SKIP), reason=SKIP or "mujoco importable")
+def test_bringup_simulator_scene_replaces_the_kinematic_sim(ros_graph, node_processes, tmp_path):
+    """`bringup --simulator scene` (launch: simulator:=scene) starts the MuJoCo scene under the name
+    sim_controller: the same graph, plans from its physics-driven joint states, executes on it."""
+    from worldforge_ros.action import ExecutePlan
+
+    profile = write_profile(tmp_path, provider_reference={"reference": {"goal_positions": GOAL, "max_step": 0.05}},
+                            provider_reference_scorer={"reference_scorer": {"goal_positions": GOAL}},
+                            approval={"evidence_dir": str(tmp_path / "evidence"), "execution_enabled": True,
+                                      "controller_action_type": "worldforge_ros"},
+                            sim_controller={"action_type": "worldforge_ros", "time_scale": 2.0,
+                                            "camera_rate_hz": 0.0})
+    graph = bringup(node_processes, profile, "--simulator", "scene")
+    assert wait_until(lambda: "sim_controller" in graph.output() and "bringup: profile" in graph.output(), 60), \
+        graph.output()[-2000:]
+    from worldforge_ros.srv import Approve
+
+    clients = {"plan": plan_client(ros_graph), "approve": ros_graph.client(Approve, "/worldforge/approve"),
+               "execute": ros_graph.action_client(ExecutePlan, "/worldforge/execute")}
+    plan = gate_plan(ros_graph, clients)
+    approval = gate_approve(ros_graph, clients, plan.plan_digest)
+    assert approval.accepted, approval.error_message
+    result = gate_execute(ros_graph, clients, approval.approval_id, plan.plan_digest)
+    assert result.executed and result.error_code == 0, result.error_string
+    assert result.controller_action == "/sim_controller/follow_joint_trajectory"
+    assert "scene_sim (MuJoCo" in graph.output()  # the scene served it, not the kinematic controller

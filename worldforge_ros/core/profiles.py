@@ -172,6 +172,9 @@ LAUNCH_ARGUMENTS = (
     ("use_sim_controller", "",
      "Start the kinematic sim_controller and point the gate at it ('' = the profile's choice: true only for a "
      "profile whose gate targets sim_controller, i.e. dry_run). Never next to a real controller."),
+    ("simulator", "kinematic",
+     "What use_sim_controller starts: kinematic (sim_controller: integrates the trajectory, light) or scene "
+     "(scene_sim: the MuJoCo Panda with physics, tracking error and a camera)."),
     ("evidence_dir", "", "Root of run workspaces (empty: the profile's value)."),
 )
 """Launch arguments of plan_and_review.launch.py (name, default, description); ``bringup`` has the same options."""
@@ -228,7 +231,8 @@ def _same_action(a: str, b: str) -> bool:
 def apply_arguments(profile: Profile, *, execution_enabled: bool | None = None, evidence_dir: str | None = None,
                     controller_action: str | None = None, controller_action_type: str | None = None,
                     use_sim_controller: bool | None = None, use_sim_time: bool | None = None,
-                    params_file: str | None = None, run_id: str | None = None) -> Profile:
+                    params_file: str | None = None, run_id: str | None = None,
+                    simulator: str | None = None) -> Profile:
     """Apply the launch arguments (None = keep the profile's value); returns a new Profile.
 
     The kinematic ``sim_controller`` runs only when ``use_sim_controller`` is true, or when it is None and the
@@ -260,6 +264,11 @@ def apply_arguments(profile: Profile, *, execution_enabled: bool | None = None, 
             sim = NodeSpec("sim_controller", "sim_controller", False, {})
             out.nodes.insert(0, sim)
         sim.parameters["action_name"] = SIM_CONTROLLER_ACTION
+        if simulator not in (None, "", "kinematic", "scene"):
+            raise RequestError(f"simulator must be kinematic or scene, got {simulator!r}", ErrorCode.INVALID_ARGUMENT)
+        # The node keeps the name sim_controller (params files, goals_received topic); the scene only changes
+        # which executable serves it.
+        sim.executable = "scene_sim" if simulator == "scene" else "sim_controller"
         if controller_action_type:
             sim.parameters["action_type"] = controller_action_type
     elif sim is not None:

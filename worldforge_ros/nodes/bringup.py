@@ -29,9 +29,10 @@ NODE_CLASSES = {
     "planner_node": ("worldforge_ros.nodes.planner_node", "PlannerNode"),
     "approval_node": ("worldforge_ros.nodes.approval_node", "ApprovalNode"),
     "sim_controller": ("worldforge_ros.nodes.sim_controller", "SimController"),
+    "scene_sim": ("worldforge_ros.nodes.scene_sim", "SceneSim"),
 }
 # Start order: the controller and providers first, the gate last (it records what the others publish).
-ORDER = ("sim_controller", "provider_node", "planner_node", "approval_node")
+ORDER = ("sim_controller", "scene_sim", "provider_node", "planner_node", "approval_node")
 
 
 HELP_EPILOG = """\
@@ -61,6 +62,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                      help="start the kinematic sim_controller and point the gate at it (dry_run does by default)")
     sim.add_argument("--no-sim-controller", dest="use_sim_controller", action="store_false",
                      help="do not start sim_controller (a host controller is running)")
+    parser.add_argument("--simulator", default=None, choices=("kinematic", "scene"),
+                        help="what --use-sim-controller starts: kinematic sim_controller (default) or the MuJoCo "
+                             "scene (scene_sim)")
     parser.add_argument("--namespace", default="", help="namespace of the whole graph (e.g. robot1)")
     parser.add_argument("--params-file", default=None,
                         help="your ROS 2 parameter file (keyed by node name, '/**' allowed): overrides the profile")
@@ -74,7 +78,7 @@ def resolved_profile(args: argparse.Namespace) -> Profile:
                            evidence_dir=args.evidence_dir, controller_action=args.controller_action,
                            controller_action_type=args.controller_action_type,
                            use_sim_controller=args.use_sim_controller, use_sim_time=args.use_sim_time,
-                           params_file=args.params_file, run_id=new_run_id())
+                           params_file=args.params_file, run_id=new_run_id(), simulator=args.simulator)
 
 
 def _check_one_controller_type(profile: Profile) -> None:
