@@ -108,14 +108,14 @@ GOAL = [0.1, -0.6, 0.1, -2.2, 0.1, 1.7, 0.9]
 
 
 def gate_graph(ros_graph, node_processes, tmp_path, *, execution_enabled=False, approval=None, sim=None,
-               planner=None):
+               planner=None, bringup_args=()):
     approval_params = {"evidence_dir": str(tmp_path / "evidence"), "controller_action_type": "worldforge_ros",
                        "execution_enabled": execution_enabled, **(approval or {})}
     sim_params = {"action_type": "worldforge_ros", "time_scale": 4.0, **(sim or {})}
     profile = write_profile(tmp_path, provider_reference={"reference": {"goal_positions": GOAL, "max_step": 0.05}},
                             provider_reference_scorer={"reference_scorer": {"goal_positions": GOAL}},
                             approval=approval_params, sim_controller=sim_params, **({"planner": planner} if planner else {}))
-    proc = bringup(node_processes, profile)
+    proc = bringup(node_processes, profile, *bringup_args)
     counts = goals_received(ros_graph)
     from worldforge_ros.action import ExecutePlan
     from worldforge_ros.srv import Approve

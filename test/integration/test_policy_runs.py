@@ -268,3 +268,20 @@ class JointStates:
 
         self.msgs = []
         ros_graph.node.create_subscription(JointState, "/joint_states", self.msgs.append, 1)
+
+
+def test_a_run_drives_the_mujoco_scene(ros_graph, node_processes, tmp_path):
+    """The same supervised run on the physics scene (bringup --simulator scene): every chunk is checked,
+    recorded and executed by scene_sim, which tracks it through MuJoCo's actuators."""
+    pytest.importorskip("mujoco", reason="the MuJoCo scene needs mujoco (installed by scripts/setup)")
+    proc, clients, counts = runner_graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
+                                         sim={"time_scale": 4.0, "camera_rate_hz": 0.0},
+                                         bringup_args=("--simulator", "scene"))
+    assert "scene_sim (MuJoCo" in proc.output()
+    beat = Heartbeat(ros_graph)
+    resp = approve(ros_graph, clients, envelope(max_chunks=3))
+    assert resp.accepted, resp.error_message
+    result = run(ros_graph, clients, resp, chunks=3)
+    beat.stop()
+    assert result.error_code == 0 and result.chunks_executed == 3, result.error_string
+    assert wait_until(lambda: counts[-1] == 3)
