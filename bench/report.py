@@ -8,7 +8,7 @@ from common import ROOT, RESULTS
 
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-ORDER = ("plan_overhead", "concurrent_plans", "evidence_plan_latency", "planner_memory", "batched_scoring", "evidence_throughput",
+ORDER = ("plan_overhead", "concurrent_plans", "policy_run_latency", "evidence_plan_latency", "planner_memory", "batched_scoring", "evidence_throughput",
          "gr00t_transport")
 
 
@@ -22,6 +22,9 @@ def baseline(data: dict) -> str:
         return "; ".join(f"{k}: 16 at once {v['burst_wall_ms_median']} ms (p99 {v['burst_p99_ms']}) vs 16 sequential "
                          f"{v['sequential_16_wall_ms_median']} ms (p99 {v['sequential_p99_ms']}) = {v['wall_ratio']}x"
                          for k, v in ((k, data[k]) for k in ("composed", "launched")))
+    if name == "policy_run_latency":
+        return (f"observe -> goal sent median {data['median_ms']} ms (p99 {data['p99_ms']}) over {data['chunks']} "
+                f"chunks vs a plan alone {data['plan_alone_median_ms']} ms (p99 {data['plan_alone_p99_ms']})")
     if name == "evidence_plan_latency":
         return f"plan {data['recorder_off']['median_ms']} ms off / {data['recorder_on']['median_ms']} ms on"
     if name == "planner_memory":
