@@ -50,6 +50,48 @@ def _latest_plan(cli, digest: str, timeout: float):
     return box["plan"]
 
 
+def _preview_event(cli, digest: str, wait_s: float):
+    """The latched scene/preview event for ``digest`` on /worldforge/events (the gate's ``previews:=true``), or
+    None after ``wait_s``."""
+    import json
+
+    from worldforge_ros.msg import ProviderEvent
+    from worldforge_ros.nodes.evidence_qos import EVENTS_QOS
+
+    got = threading.Event()
+    box = {}
+
+    def on_event(msg):
+        if msg.provider != "scene" or msg.operation != "preview":
+            return
+        try:
+            meta = json.loads(msg.metadata_json or "{}")
+        except ValueError:
+            return
+        if meta.get("plan_digest") == digest:
+            box["event"] = (msg, meta)
+            got.set()
+
+    sub = cli.node.create_subscription(ProviderEvent, names.EVENTS_TOPIC, on_event, EVENTS_QOS)
+    try:
+        got.wait(wait_s)
+    finally:
+        cli.node.destroy_subscription(sub)
+    return box.get("event")
+
+
+def preview_text(event) -> str:
+    """Where the previews of a plan are, from its scene/preview event (``None``: a hint)."""
+    if event is None:
+        return "previews: none published for this plan (approval_node previews:=false, still rendering, or no GL)"
+    msg, meta = event
+    files = sorted(meta.get("files", {}))
+    lines = [f"previews ({len(files)} images, camera {meta.get('camera', '?')!r}, sha256 in the evidence chain): "
+             f"{msg.target}"]
+    lines += [f"  {f}" for f in files]
+    return "\n".join(lines)
+
+
 def summary(plan) -> str:
     start = ", ".join(f"{n}={p:.4f}" for n, p in zip(plan.start_state.name, plan.start_state.position))
     return (format_table(plan) + f"\ntask: {plan.task!r}  embodiment: {plan.embodiment}  "
@@ -71,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         with CliNode("worldforge_ros_approve_cli") as cli:
             plan = _latest_plan(cli, args.digest, args.timeout)
             print(summary(plan))
+            print(preview_text(_preview_event(cli, plan.plan_digest, min(2.0, args.timeout))))
             print("worldforge_certifies_robot_safety: false — this approval is a review record, not a safety system")
             operator = args.operator or (input("operator id: ").strip() if sys.stdin.isatty() else "")
             checks = {item: True for item in CHECKLIST} if args.checklist_confirmed else \

@@ -9,7 +9,9 @@ PNG files are written next to the reports; the HTML embeds them as base64 so it 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +50,63 @@ def _yes(flag: Any) -> str:
     return "yes" if bool(flag) else "no"
 
 
-def _plan_blocks(n: int, rec: Any, out_dir: Path, images: list[Path]) -> list[Block]:
+def preview_events(events: list[Any], plan_digest: str) -> list[Any]:
+    """Recorded ``scene``/``preview`` events whose metadata names ``plan_digest``."""
+    out = []
+    for ev in events:
+        if ev.provider != "scene" or ev.operation != "preview" or ev.phase != "success":
+            continue
+        try:
+            meta = json.loads(ev.metadata_json or "{}")
+        except ValueError:
+            continue
+        if meta.get("plan_digest") == plan_digest and isinstance(meta.get("files"), dict):
+            out.append(meta)
+    return out
+
+
+def _preview_blocks(n: int, plan: Any, events: list[Any], run_dir: Path | None, out_dir: Path,
+                    images: list[Path]) -> list[Block]:
+    """Embed the plan's preview images when the files sit in the run workspace next to the bag and their sha256
+    matches the recorded event; otherwise say why each one is not shown."""
+    metas = preview_events(events, plan.plan_digest)
+    if not metas:
+        return []
+    blocks: list[Block] = [("h3", f"Plan {n}: scene previews")]
+    problems: list[str] = []
+    root = run_dir.resolve() if run_dir is not None else None
+    for rel, recorded in sorted(metas[-1]["files"].items()):
+        rel_s = safe_text(str(rel))
+        if root is None:
+            problems.append(f"{rel_s}: the bag is not in a run workspace")
+            continue
+        path = (root / str(rel)).resolve()
+        if not path.is_relative_to(root) or path.suffix != ".png":
+            problems.append(f"{rel_s}: refused (outside the run workspace or not a PNG)")
+            continue
+        if not path.is_file():
+            problems.append(f"{rel_s}: missing next to the bag")
+            continue
+        data = path.read_bytes()
+        actual = "sha256:" + hashlib.sha256(data).hexdigest()
+        if actual != recorded:
+            problems.append(f"{rel_s}: sha256 does not match the recorded digest "
+                            f"(recorded `{safe_text(str(recorded))}`, file `{actual}`): not shown")
+            continue
+        copy = out_dir / f"plan-{n}-preview-{path.name}"
+        copy.write_bytes(data)
+        images.append(copy)
+        k = path.stem.rsplit("-", 1)[-1]
+        what = f"selected candidate, strip frame {k}" if path.stem.startswith("selected-strip-") \
+            else f"end pose of candidate {k}"
+        blocks.append(("img", copy, f"plan {n} preview: {what} ({rel_s}, sha256 verified)"))
+    if problems:
+        blocks.append(("p", "**Previews not shown**: " + "; ".join(problems)))
+    return blocks
+
+
+def _plan_blocks(n: int, rec: Any, out_dir: Path, images: list[Path], events: list[Any] = (),
+                 run_dir: Path | None = None) -> list[Block]:
     plan = rec.message
     blocks: list[Block] = [("h3", f"Plan {n}: {safe_text(plan.plan_id)}"), ("p", f"Plan digest: `{plan.plan_digest}`")]
     blocks.append(("table", ["task", "embodiment", "policy providers", "score provider", "candidates", "selected",
@@ -67,6 +125,7 @@ def _plan_blocks(n: int, rec: Any, out_dir: Path, images: list[Path]) -> list[Bl
              "x".join(str(int(s)) for s in c.raw_shape), str(len(c.trajectory.points))]
             for c in plan.candidates]
     blocks.append(("table", ["candidate", "policy", "score", "feasible", "violations", "raw shape", "points"], rows))
+    blocks += _preview_blocks(n, plan, list(events), run_dir, out_dir, images)
     return blocks
 
 
@@ -171,8 +230,9 @@ def build_blocks(contents: BagContents, verification: VerificationReport,
                    [[t.topic, t.msgtype, str(t.message_count), t.offered_qos_profiles or "-", t.type_hash or "-"]
                     for t in contents.topics.values()]))
     blocks.append(("h2", f"Plans ({len(records.plans)})"))
+    run_dir = contents.path.parent if contents.path.name == "bag" else None
     for n, rec in enumerate(records.plans, start=1):
-        blocks += _plan_blocks(n, rec, out_dir, images)
+        blocks += _plan_blocks(n, rec, out_dir, images, records.event_messages, run_dir)
     blocks += _event_blocks(records, out_dir, images)
     blocks += _decision_blocks(records)
     blocks += _policy_run_blocks(contents, out_dir, images)
