@@ -29,7 +29,6 @@ from worldforge_ros.core.digests import digest_json, is_digest
 from worldforge_ros.core import names
 from worldforge_ros.evidence import topics as bag_topics
 from worldforge_ros.core.errors import ApprovalError, ErrorCode, EvidenceError, WorldForgeRosError, as_typed
-from worldforge_ros.core.events import EventChain, ProviderEvent
 from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.core.plan import PlanData
 from worldforge_ros.core.redaction import redact_text
@@ -39,10 +38,11 @@ from worldforge_ros.core.translator_registry import TranslatorRegistry
 from worldforge_ros.nodes.control_types import follow_joint_trajectory_type
 from worldforge_ros.nodes.awaiting import keep_awake
 from worldforge_ros.nodes.controller_link import ControllerLink
-from worldforge_ros.nodes.conversions import (event_to_msg, joint_state_arrays, ns_to_time, seconds_to_duration,
+from worldforge_ros.nodes.conversions import (joint_state_arrays, ns_to_time, seconds_to_duration,
                                              trajectory_to_msg)
 from worldforge_ros.nodes.evidence_qos import APPROVALS_QOS, EVENTS_QOS, EXECUTIONS_QOS, PLANS_QOS
 from worldforge_ros.nodes.params import declare_and_validate
+from worldforge_ros.nodes.plan_previews import PlanPreviews
 from worldforge_ros.nodes.policy_runner import PolicyRunner
 from worldforge_ros.nodes.record_sources import RecordSources
 from worldforge_ros.nodes.spin import run_node
@@ -145,15 +145,7 @@ class ApprovalNode(Node):
                                     goal_callback=lambda _g: GoalResponse.ACCEPT,
                                     cancel_callback=self._on_cancel, callback_group=self._reentrant)
         self._wake_timer = keep_awake(self, self._reentrant)
-        self._previews = None  # scene.preview.PreviewRenderer: its own worker thread renders, never an executor's
-        self._preview_unavailable_logged = False
-        self._preview_chain = EventChain()
-        self._preview_lock = threading.Lock()
-        if self.p["previews"] and self.recorder is not None:
-            self._events_pub = self.create_publisher(ProviderEventMsg, names.EVENTS_TOPIC, EVENTS_QOS)
-            from worldforge_ros.scene.preview import PreviewRenderer  # ROS-free; imports mujoco only on its thread
-
-            self._previews = PreviewRenderer()
+        self.previews = PlanPreviews(self) if self.p["previews"] and self.recorder is not None else None
         self.policy_runner = PolicyRunner(self)  # worldforge/approve_envelope + worldforge/run_policy
         mode = "EXECUTION ENABLED" if self.p["execution_enabled"] else "dry-run (execution_enabled:=false)"
         self.get_logger().info(f"approval gate up: {mode}; controller {self.controller.action_name} "
@@ -196,60 +188,14 @@ class ApprovalNode(Node):
         except Exception as exc:  # never a traceback out of a callback
             self.get_logger().error(f"plan not registered: {as_typed(exc)}")
             return
-        self._queue_preview(data, msg.plan_digest)
-
-    # ---- previews -------------------------------------------------------------------------------------------
-    def _queue_preview(self, data: PlanData, plan_digest: str) -> None:
-        """Hand the plan to the renderer's worker thread (returns at once); the event is recorded when done."""
-        if self._previews is None or self.recorder is None or self._stopping.is_set():
-            return
-        out_dir = self.recorder.workspace.path / "previews" / data.plan_id
-        started = time.monotonic()
-        try:
-            fut = self._previews.submit(data, out_dir, relative_to=self.recorder.workspace.path)
-        except Exception as exc:
-            self.get_logger().error(f"preview of {data.plan_id} not queued: {exc}")
-            return
-        fut.add_done_callback(lambda f: self._on_preview_done(f, data, plan_digest, out_dir, started))
-
-    def _on_preview_done(self, fut: Any, data: PlanData, plan_digest: str, out_dir: Any, started: float) -> None:
-        """Runs on the renderer's worker thread: record + publish one scene/preview event (the writer is locked)."""
-        from worldforge_ros.scene import SceneUnavailable
-
-        try:
-            files = fut.result()
-        except SceneUnavailable as exc:
-            if not self._preview_unavailable_logged:
-                self._preview_unavailable_logged = True
-                self.get_logger().warning(f"previews unavailable ({exc.reason}): {exc}; plans stay approvable, "
-                                          "nothing is recorded for them")
-            return
-        except Exception as exc:  # noqa: BLE001 - a failed preview never blocks approval
-            self.get_logger().error(f"preview of {data.plan_id} failed: {type(exc).__name__}: {exc}")
-            return
-        if self._stopping.is_set():  # the bag is being closed
-            return
-        try:
-            ev = ProviderEvent.build("scene", "preview", "success", method="RENDER", target=str(out_dir),
-                                     duration_ms=(time.monotonic() - started) * 1000.0,
-                                     message=f"{len(files)} preview images of {data.plan_id}",
-                                     metadata={"plan_digest": plan_digest, "plan_id": data.plan_id,
-                                               "camera": self._previews.camera, "files": files},
-                                     run_id=self.run_id, request_id=data.request_id)
-            with self._preview_lock:
-                msg = event_to_msg(self._preview_chain.stamp(ev))
-                self._record(bag_topics.EVENTS_TOPIC, bag_topics.PROVIDER_EVENT_TYPE, msg)
-            self._events_pub.publish(msg)
-            self.get_logger().info(f"previews of {data.plan_id}: {len(files)} images in {out_dir} "
-                                   f"({ev.duration_ms / 1000.0:.2f}s)")
-        except Exception as exc:
-            self.get_logger().error(f"preview event not recorded: {as_typed(exc)}")
+        if self.previews is not None:
+            self.previews.queue(data, msg.plan_digest)
 
     def _on_event_raw(self, raw: bytes, msg_info: Any) -> None:
         if self._stopping.is_set():  # the bag is being closed: late events belong to no decision of this run
             return
         try:
-            if self._previews is not None and self._event_sources.publisher(msg_info) == \
+            if self.previews is not None and self._event_sources.publisher(msg_info) == \
                     ((self.get_namespace().rstrip("/") or "/"), self.get_name()):
                 return  # this gate's own preview event: recorded when it was published
             if self.recorder is not None and self._from_graph(self._event_sources, msg_info, "an event"):
@@ -474,8 +420,8 @@ class ApprovalNode(Node):
                 self.get_logger().warning(f"shutdown with executions in flight: {exc}")
         with self._in_flight_lock:
             self._in_flight_lock.wait_for(lambda: self._in_flight == 0, timeout=1.0)
-        if self._previews is not None:  # a preview still rendering records nothing (_stopping is set)
-            self._previews.close(timeout=10.0)
+        if self.previews is not None:  # a preview still rendering records nothing (_stopping is set)
+            self.previews.close()
         if self.recorder is not None:
             self.recorder.close()
         super().destroy_node()
