@@ -162,7 +162,8 @@ def rechained_copy(src, dst, chunk_index=None, joint=0, value=0.0):
     return dst
 
 
-@pytest.mark.parametrize("case", ["joint_bound", "score_threshold", "provider_digest", "max_chunks"])
+@pytest.mark.parametrize("case", ["joint_bound", "velocity_bound", "score_threshold", "provider_digest", "max_chunks",
+                                  "max_duration"])
 def test_each_violation_stops_before_the_chunk_reaches_the_controller(ros_graph, node_processes, tmp_path, case):
     proc, clients, counts = runner_graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
                                          sim={"time_scale": 8.0})
@@ -171,10 +172,14 @@ def test_each_violation_stops_before_the_chunk_reaches_the_controller(ros_graph,
         # the reference policy moves panda_joint2 from -0.785 toward -0.6: cap it at -0.75
         "joint_bound": (envelope(position_max=np.r_[HOME[:1] + 0.5, [-0.75], HOME[2:] + 0.5]), 3, 0,
                         ErrorCode.ENVELOPE_VIOLATION, "position_max:panda_joint2"),
+        # the first chunk moves panda_joint2 0.185 rad in 1.6 s (~0.12 rad/s): allow 0.05 rad/s
+        "velocity_bound": (envelope(velocity_max=[0.05] * 7), 3, 0, ErrorCode.ENVELOPE_VIOLATION, "velocity:panda_joint"),
         "score_threshold": (envelope(score_threshold=1e-9), 3, 0, ErrorCode.ENVELOPE_VIOLATION, "score:"),
         "provider_digest": (envelope(provider_digests={"reference": "sha256:" + "0" * 64}), 3, 0,
                             ErrorCode.PROVIDER_DIGEST_CHANGED, "provider_digest:reference"),
         "max_chunks": (envelope(max_chunks=2), 4, 2, ErrorCode.ENVELOPE_LIMIT_REACHED, "max_chunks:3>2"),
+        # a chunk lasts 1.6 s: the first one already ends past a 1 s run budget
+        "max_duration": (envelope(max_duration_s=1.0), 3, 0, ErrorCode.ENVELOPE_LIMIT_REACHED, "max_duration:"),
     }[case]
     resp = approve(ros_graph, clients, env)
     assert resp.accepted, resp.error_message
@@ -285,3 +290,18 @@ def test_a_run_drives_the_mujoco_scene(ros_graph, node_processes, tmp_path):
     beat.stop()
     assert result.error_code == 0 and result.chunks_executed == 3, result.error_string
     assert wait_until(lambda: counts[-1] == 3)
+
+
+def test_a_controller_abort_stops_the_run(ros_graph, node_processes, tmp_path):
+    """The controller aborts the first chunk (path tolerance): the run stops with CONTROLLER_ABORTED and no
+    further chunk is sent."""
+    proc, clients, counts = runner_graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
+                                         sim={"time_scale": 8.0, "fault_abort_at_fraction": 0.3,
+                                              "tracking_gain": 1.0, "path_tolerance": 0.001})
+    Heartbeat(ros_graph)
+    resp = approve(ros_graph, clients, envelope())
+    assert resp.accepted, resp.error_message
+    result = run(ros_graph, clients, resp, chunks=4)
+    assert result.error_code == int(ErrorCode.CONTROLLER_ABORTED), result.error_string
+    time.sleep(0.5)  # a further goal sent by mistake would show by now
+    assert counts[-1] == 1
