@@ -305,3 +305,26 @@ def test_a_controller_abort_stops_the_run(ros_graph, node_processes, tmp_path):
     assert result.error_code == int(ErrorCode.CONTROLLER_ABORTED), result.error_string
     time.sleep(0.5)  # a further goal sent by mistake would show by now
     assert counts[-1] == 1
+
+
+def test_operator_cancel_stops_the_run_and_the_running_chunk(ros_graph, node_processes, tmp_path):
+    """Canceling the run goal mid-chunk cancels the controller goal; the run ends canceled, nothing more is sent."""
+    from action_msgs.msg import GoalStatus
+
+    from worldforge_ros.action import RunPolicy
+
+    proc, clients, counts = runner_graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
+                                         sim={"time_scale": 0.5})  # a chunk runs 3.2 s
+    Heartbeat(ros_graph)
+    resp = approve(ros_graph, clients, envelope())
+    assert resp.accepted, resp.error_message
+    goal = RunPolicy.Goal(envelope_id=resp.envelope_id, envelope_digest=resp.envelope_digest, chunks=0)
+    handle = ros_graph.wait(clients["run"].send_goal_async(goal))
+    assert wait_until(lambda: counts[-1] == 1, timeout=30)
+    ros_graph.wait(handle.cancel_goal_async())
+    outcome = ros_graph.wait(handle.get_result_async(), timeout=30)
+    assert outcome.status == GoalStatus.STATUS_CANCELED, outcome.status
+    assert outcome.result.error_code == int(ErrorCode.EXECUTION_CANCELED), outcome.result.error_string
+    assert outcome.result.chunks_executed == 0  # the running chunk was canceled, not completed
+    time.sleep(0.5)
+    assert counts[-1] == 1
