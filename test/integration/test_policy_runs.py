@@ -278,7 +278,6 @@ class JointStates:
 def test_a_run_drives_the_mujoco_scene(ros_graph, node_processes, tmp_path):
     """The same supervised run on the physics scene (bringup --simulator scene): every chunk is checked,
     recorded and executed by scene_sim, which tracks it through MuJoCo's actuators."""
-    pytest.importorskip("mujoco", reason="the MuJoCo scene needs mujoco (installed by scripts/setup)")
     proc, clients, counts = runner_graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
                                          sim={"time_scale": 4.0, "camera_rate_hz": 0.0},
                                          bringup_args=("--simulator", "scene"))
@@ -328,3 +327,36 @@ def test_operator_cancel_stops_the_run_and_the_running_chunk(ros_graph, node_pro
     assert outcome.result.chunks_executed == 0  # the running chunk was canceled, not completed
     time.sleep(0.5)
     assert counts[-1] == 1
+
+
+def test_a_stale_observation_stops_the_run_before_anything_is_sent(ros_graph, node_processes, tmp_path):
+    """The robot's joint states stop (its controller process died after the envelope was approved): the run
+    ends with JOINT_STATE_STALE before any chunk is planned or sent."""
+    import signal
+
+    from graph_helpers import GOAL, bringup, goals_received, write_profile
+    from ros_harness import installed_executable
+    from worldforge_ros.action import RunPolicy
+    from worldforge_ros.srv import ApproveEnvelope
+
+    sim = node_processes(installed_executable("sim_controller") + [
+        "--ros-args", "-p", "action_type:=worldforge_ros", "-p", "time_scale:=8.0"], "sim_controller")
+    profile = write_profile(tmp_path, provider_reference={"reference": {"goal_positions": GOAL, "max_step": 0.05}},
+                            provider_reference_scorer={"reference_scorer": {"goal_positions": GOAL}},
+                            approval={"evidence_dir": str(tmp_path / "evidence"), "execution_enabled": True,
+                                      "controller_action_type": "worldforge_ros", "max_joint_state_age_s": 0.5},
+                            sim_controller=None)
+    bringup(node_processes, profile, "--no-sim-controller", "--controller-action",
+            "sim_controller/follow_joint_trajectory")
+    counts = goals_received(ros_graph)
+    clients = {"approve_envelope": ros_graph.client(ApproveEnvelope, "/worldforge/approve_envelope"),
+               "run": ros_graph.action_client(RunPolicy, "/worldforge/run_policy")}
+    Heartbeat(ros_graph)
+    resp = approve(ros_graph, clients, envelope())
+    assert resp.accepted, resp.error_message
+    assert wait_until(lambda: counts[-1] == 0)
+    sim.kill(signal.SIGKILL)
+    time.sleep(1.0)  # the last joint state is now older than max_joint_state_age_s (0.5 s)
+    result = run(ros_graph, clients, resp, chunks=3)
+    assert result.error_code == int(ErrorCode.JOINT_STATE_STALE), result.error_string
+    assert result.chunks_executed == 0 and counts[-1] == 0

@@ -17,16 +17,11 @@ from ros_harness import installed_executable, wait_until
 
 pytestmark = pytest.mark.graph
 
-try:
-    from worldforge_ros.scene.scene import import_mujoco
+from worldforge_ros.scene.scene import import_mujoco
 
-    import_mujoco()
-    SKIP = ""
-except Exception as exc:  # noqa: BLE001 - SceneUnavailable or a broken install
-    SKIP = str(exc)
+import_mujoco()  # scripts/setup installs mujoco: a missing one is a setup failure, never a skip
 
 
-@pytest.mark.skipif(bool(SKIP), reason=SKIP or "mujoco importable")
 def test_approved_plan_moves_the_simulated_arm(ros_graph, node_processes, tmp_path):
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image, JointState
@@ -119,7 +114,6 @@ def test_approved_plan_moves_the_simulated_arm(ros_graph, node_processes, tmp_pa
         assert images[-1].width == 320 and images[-1].height == 240 and images[-1].encoding == "rgb8"
 
 
-@pytest.mark.skipif(bool(SKIP), reason=SKIP or "mujoco importable")
 def test_bringup_simulator_scene_replaces_the_kinematic_sim(ros_graph, node_processes, tmp_path):
     """`bringup --simulator scene` (launch: simulator:=scene) starts the MuJoCo scene under the name
     sim_controller: the same graph, plans from its physics-driven joint states, executes on it."""

@@ -13,16 +13,11 @@ from ros_harness import installed_executable, node_env, wait_until
 
 pytestmark = pytest.mark.graph
 
-try:
-    from worldforge_ros.scene.scene import import_mujoco
+from worldforge_ros.scene.scene import import_mujoco
 
-    import_mujoco()
-    SKIP = ""
-except Exception as exc:  # noqa: BLE001 - SceneUnavailable or a broken install
-    SKIP = str(exc)
+import_mujoco()  # scripts/setup installs mujoco: a missing one is a setup failure, never a skip
 
 ACTION = "/test_scene/fjt"
-needs_mujoco = pytest.mark.skipif(bool(SKIP), reason=SKIP or "mujoco importable")
 
 
 def _goal(action_type, positions, dt=0.1, names=PANDA):
@@ -55,7 +50,6 @@ def _reach(n=15, delta=0.3):
     return np.linspace(home + delta / n, home + delta, n)
 
 
-@needs_mujoco
 def test_tracks_with_real_error_and_publishes_state_and_camera(ros_graph, node_processes):
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image, JointState
@@ -89,7 +83,6 @@ def test_tracks_with_real_error_and_publishes_state_and_camera(ros_graph, node_p
         assert np.frombuffer(bytes(img.data), np.uint8).std() > 5
 
 
-@needs_mujoco
 def test_rejects_goal_with_wrong_joints(ros_graph, node_processes):
     from worldforge_ros.action import FollowJointTrajectory
 
@@ -99,7 +92,6 @@ def test_rejects_goal_with_wrong_joints(ros_graph, node_processes):
     assert not ros_graph.wait(client.send_goal_async(bad)).accepted
 
 
-@needs_mujoco
 def test_tight_path_tolerance_aborts_on_the_real_tracking_error(ros_graph, node_processes):
     from worldforge_ros.action import FollowJointTrajectory
 
@@ -111,7 +103,6 @@ def test_tight_path_tolerance_aborts_on_the_real_tracking_error(ros_graph, node_
     assert "path tolerance" in result.error_string
 
 
-@needs_mujoco
 def test_unreachable_goal_aborts_with_goal_tolerance(ros_graph, node_processes):
     """A last point beyond the joint limit: the simulated joint stops at its limit and never gets there."""
     from worldforge_ros.action import FollowJointTrajectory
@@ -125,7 +116,6 @@ def test_unreachable_goal_aborts_with_goal_tolerance(ros_graph, node_processes):
     assert result.error_code == FollowJointTrajectory.Result.GOAL_TOLERANCE_VIOLATED, result.error_string
 
 
-@needs_mujoco
 def test_cancel_stops_motion(ros_graph, node_processes):
     from action_msgs.msg import GoalStatus
 

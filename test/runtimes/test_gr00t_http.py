@@ -18,8 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-pytest.importorskip("httpx")
-
+import httpx  # noqa: F401  (scripts/setup installs it; the transport imports it lazily)
 from worldforge_ros.core.errors import ErrorCode, ProviderError  # noqa: E402
 from worldforge_ros.providers.gr00t.http_transport import Gr00tHttpTransport, RetryPolicy  # noqa: E402
 
