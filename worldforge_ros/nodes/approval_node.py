@@ -110,6 +110,7 @@ class ApprovalNode(Node):
         self.gate = ApprovalGate(translators=TranslatorRegistry.from_config(self.p["embodiments_file"] or None),
                                  default_ttl_s=self.p["approval_ttl_s"], start_tolerance=self.p["start_tolerance"])
         self.recorder: EvidenceRecorder | None = None
+        self.previews: PlanPreviews | None = None  # set before anything can fail: destroy_node reads it
         if self.p["record_evidence"]:
             try:
                 self.recorder = EvidenceRecorder(self, self.p["evidence_dir"], run_id=self.p["run_id"] or None)
