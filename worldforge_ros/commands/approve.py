@@ -57,6 +57,7 @@ def _preview_event(cli, digest: str, wait_s: float):
 
     from worldforge_ros.msg import ProviderEvent
     from worldforge_ros.nodes.evidence_qos import EVENTS_QOS
+    from worldforge_ros.nodes.transient import transient_subscription
 
     got = threading.Event()
     box = {}
@@ -72,7 +73,7 @@ def _preview_event(cli, digest: str, wait_s: float):
             box["event"] = (msg, meta)
             got.set()
 
-    sub = cli.node.create_subscription(ProviderEvent, names.EVENTS_TOPIC, on_event, EVENTS_QOS)
+    sub = transient_subscription(cli.node, ProviderEvent, names.EVENTS_TOPIC, on_event, EVENTS_QOS)
     try:
         got.wait(wait_s)
     finally:

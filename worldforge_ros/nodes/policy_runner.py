@@ -35,6 +35,7 @@ from worldforge_ros.nodes.awaiting import wait_for, wait_until
 from worldforge_ros.nodes.conversions import ns_to_time, seconds_to_duration, trajectory_arrays
 from worldforge_ros.nodes.envelope_msgs import envelope_from_msg
 from worldforge_ros.nodes.evidence_qos import CHUNKS_QOS, ENVELOPES_QOS
+from worldforge_ros.nodes.transient import transient_subscription
 from worldforge_ros.srv import ApproveEnvelope, Plan
 
 HEARTBEAT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)  # matches reliable publishers too
@@ -142,7 +143,7 @@ class PolicyRunner:
         watch: list[Any] = []
         try:
             return await self._run(goal_handle, run, watch)
-        finally:
+        finally:  # the heartbeat subscription has no event handlers: destroying it here cannot crash the executor
             for handle in watch:
                 (g.destroy_timer if hasattr(handle, "timer_period_ns") else g.destroy_subscription)(handle)
             self._cancels.pop(key, None)
@@ -171,7 +172,7 @@ class PolicyRunner:
                 run.halt(f"heartbeat lost: nothing on {g.resolve_topic_name(topic)} for {timeout_s:g} s")
             run.suspect = lapsed
 
-        watch.append(g.create_subscription(Empty, topic, beat, HEARTBEAT_QOS, callback_group=self._group))
+        watch.append(transient_subscription(g, Empty, topic, beat, HEARTBEAT_QOS, callback_group=self._group))
         watch.append(g.create_timer(max(0.005, min(0.05, timeout_s / 5.0)), check, callback_group=self._group))
 
     def _stopped(self, run: _Run) -> ApprovalError:

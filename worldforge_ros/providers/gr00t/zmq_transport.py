@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Any
 
 from ...core.errors import ErrorCode, ProviderError
@@ -83,7 +84,13 @@ class Gr00tZmqClient:
         sock.setsockopt(zmq.SNDTIMEO, self.timeout_ms)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, self.codec.max_message_bytes)
-        self._monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        # pyzmq's get_monitor_socket() names the endpoint after the socket's file descriptor; a descriptor reused
+        # right after close() can still find the old inproc endpoint bound (libzmq reaps it asynchronously) and
+        # fails with EADDRINUSE. A per-connection unique name cannot collide.
+        address = f"inproc://wfros-gr00t-monitor-{uuid.uuid4().hex}"
+        sock.monitor(address, zmq.EVENT_DISCONNECTED)
+        self._monitor = self._context.socket(zmq.PAIR)
+        self._monitor.connect(address)
         sock.connect(self.endpoint)
         self._socket = sock
 
