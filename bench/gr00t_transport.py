@@ -13,7 +13,6 @@ from common import quick, summary, timed, write_result
 
 
 def case(generation: str, height: int, width: int, cameras: int, n: int) -> dict:
-    import numpy as np
     import zmq
 
     from worldforge_ros.bridges.gr00t_observation import Gr00tObservationBridge

@@ -8,8 +8,8 @@ from common import ROOT, RESULTS
 
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-ORDER = ("plan_overhead", "concurrent_plans", "policy_run_latency", "evidence_plan_latency", "planner_memory", "batched_scoring", "evidence_throughput",
-         "gr00t_transport")
+ORDER = ("plan_overhead", "concurrent_plans", "policy_run_latency", "evidence_plan_latency", "planner_memory",
+         "batched_scoring", "evidence_throughput", "gr00t_transport", "reach_success")
 
 
 def baseline(data: dict) -> str:
@@ -40,6 +40,11 @@ def baseline(data: dict) -> str:
         return "; ".join(f"{c['generation']} {c['cameras']}x{c['image'][0]}x{c['image'][1]} "
                          f"({c['request_bytes'] // 1000} kB): {c['ours']['median_ms']} vs {c['raw_pyzmq']['median_ms']}"
                          f" ms = {c['ratio']}x" for c in data["cases"])
+    if name == "reach_success":
+        r, e = data["success_rate"], data["median_error_cm"]
+        return (f"success within {data['tolerance_cm']:g} cm over {data['seeds']} unseen targets, {data['candidates']} "
+                f"candidates: selected {r['selected']:.0%} (median {e['selected']} cm) vs random {r['random']:.0%} "
+                f"({e['random']} cm) vs first sample {r['first']:.0%} ({e['first']} cm); {data['label']}")
     return ""
 
 

@@ -17,6 +17,15 @@ for path in (str(ROOT), str(TEST_DIR)):
 
 from ros_harness import NodeProcess, RosGraph, node_env  # noqa: E402
 
+# Tests render the MuJoCo scene in this process and later load LeRobot/LeWM here too: torch's native stack must be
+# loaded before the first EGL context or loading libtriton crashes the process (worldforge_ros.training).
+try:
+    from worldforge_ros.training import import_torch_before_gl
+
+    import_torch_before_gl()
+except ImportError:  # torch missing: the tests that need it fail on their own with the reason
+    pass
+
 
 @pytest.fixture
 def ros_graph():

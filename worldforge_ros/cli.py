@@ -33,6 +33,8 @@ _register("envelope", "worldforge_ros.commands.envelope",
 _register("doctor", "worldforge_ros.commands.doctor", "provider health, value-free env summary, manifest validity")
 _register("fixtures", "worldforge_ros.commands.fixtures",
           "write tiny, labelled UNTRAINED LeRobot and LeWorldModel checkpoints for tests and the demo")
+_register("train-reach", "worldforge_ros.commands.train_reach",
+          "train (once, cached) the reach policy and cost model on simulated demonstrations in the MuJoCo scene")
 _register("smoke", "worldforge_ros.commands.smoke",
           "opt-in (WFROS_LIVE=1) live run of one provider on a real checkpoint/server; writes a run manifest")
 _register("demo-session", "worldforge_ros.commands.demo_session",

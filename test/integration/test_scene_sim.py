@@ -140,3 +140,30 @@ def test_refuses_a_real_controllers_action_name():
     proc = subprocess.run(argv, env=node_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert "real" in proc.stderr
+
+
+def test_publishes_simulated_time_on_clock_and_a_sim_time_node_follows_it(ros_graph, node_processes):
+    from rosgraph_msgs.msg import Clock
+
+    from worldforge_ros.core.profiles import apply_arguments, load_profile
+
+    # bringup/launch: use_sim_time with the scene as simulator makes the scene the clock source
+    profile = apply_arguments(load_profile("dry_run"), use_sim_controller=True, use_sim_time=True, simulator="scene")
+    sim = profile.node("sim_controller")
+    assert sim.executable == "scene_sim" and sim.parameters["publish_clock"] is True
+    kinematic = apply_arguments(load_profile("dry_run"), use_sim_controller=True, use_sim_time=True)
+    assert "publish_clock" not in kinematic.node("sim_controller").parameters
+
+    _start(node_processes, "-p", "publish_clock:=true", "-p", "use_sim_time:=true", "-p", "camera_rate_hz:=0.0")
+    ticks = []
+    ros_graph.node.create_subscription(Clock, "/clock", lambda m: ticks.append(m.clock.sec * 10**9 + m.clock.nanosec),
+                                       10)
+    assert wait_until(lambda: len(ticks) >= 50, timeout=20), f"{len(ticks)} /clock messages"
+    assert all(b > a for a, b in zip(ticks, ticks[1:]))  # simulated time only moves forward
+    # The sim's own stamps (use_sim_time) are simulated time, not wall time: far below the epoch's seconds.
+    from sensor_msgs.msg import JointState
+
+    stamps = []
+    ros_graph.node.create_subscription(JointState, "joint_states", lambda m: stamps.append(m.header.stamp.sec), 10)
+    assert wait_until(lambda: len(stamps) >= 3, timeout=20)
+    assert max(stamps) < 3600 < time.time()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import sys
 from typing import Any
 
 ENV_VARS = ("LEROBOT_POLICY_PATH", "LEROBOT_POLICY", "LEROBOT_POLICY_TYPE", "LEROBOT_DEVICE", "LEROBOT_CACHE_DIR",

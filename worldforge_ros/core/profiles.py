@@ -269,6 +269,8 @@ def apply_arguments(profile: Profile, *, execution_enabled: bool | None = None, 
         # The node keeps the name sim_controller (params files, goals_received topic); the scene only changes
         # which executable serves it.
         sim.executable = "scene_sim" if simulator == "scene" else "sim_controller"
+        if use_sim_time and simulator == "scene":  # the scene is the graph's clock source
+            sim.parameters["publish_clock"] = True
         if controller_action_type:
             sim.parameters["action_type"] = controller_action_type
     elif sim is not None:

@@ -62,6 +62,31 @@ def tolerances(goal: Any, names: list[str], path_default: float, goal_default: f
     return path, final, gtt
 
 
+SUCCEEDED, ABORTED = "succeeded", "aborted"
+
+
+def tick_verdict(result: Any, t: float, end: float, goal_time_tolerance: float, error: np.ndarray,
+                 final_error: np.ndarray, path_tol: np.ndarray, goal_tol: np.ndarray, joints: Sequence[str]) -> str:
+    """JTC's decision at one control tick ``t`` of a trajectory ending at ``end``: ``ABORTED`` (path tolerance
+    violated on the way, or the goal tolerance not met ``goal_time_tolerance`` after the end), ``SUCCEEDED``
+    (past the end, inside the goal tolerance) with ``result``'s error fields filled, or '' (keep going).
+    ``error`` is desired - actual now, ``final_error`` last point - actual."""
+    if t <= end and np.any(np.abs(error) > path_tol):
+        joint = joints[int(np.argmax(np.abs(error) - path_tol))]
+        result.error_code = result.PATH_TOLERANCE_VIOLATED
+        result.error_string = f"path tolerance violated on {joint} at t={t:.3f}s"
+        return ABORTED
+    if t > end:
+        if np.all(np.abs(final_error) <= goal_tol):
+            result.error_code, result.error_string = result.SUCCESSFUL, ""
+            return SUCCEEDED
+        if t > end + goal_time_tolerance:
+            result.error_code = result.GOAL_TOLERANCE_VIOLATED
+            result.error_string = f"goal tolerance not reached within {goal_time_tolerance:.3f}s"
+            return ABORTED
+    return ""
+
+
 class JtcGoalChecks:
     """The goal-side callbacks both simulated controllers share (mixed into the node class): count every goal
     on the latched ``~/goals_received`` topic, reject invalid ones, resolve tolerances from the node's ``p``."""

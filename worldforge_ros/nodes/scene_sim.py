@@ -24,6 +24,7 @@ from rclpy.action import ActionServer, CancelResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import UInt32
 from trajectory_msgs.msg import JointTrajectoryPoint
@@ -33,8 +34,9 @@ from worldforge_ros.core.errors import ErrorCode, RequestError, WorldForgeRosErr
 from worldforge_ros.core.interpolation import sample
 from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.nodes.control_types import follow_joint_trajectory_type
-from worldforge_ros.nodes.conversions import trajectory_arrays
-from worldforge_ros.nodes.jtc_goal import ENDPOINT_PARAMS, JtcGoalChecks, refuse_real_controller_name
+from worldforge_ros.nodes.conversions import ns_to_time, trajectory_arrays
+from worldforge_ros.nodes.jtc_goal import (ENDPOINT_PARAMS, SUCCEEDED, JtcGoalChecks, refuse_real_controller_name,
+                                           tick_verdict)
 from worldforge_ros.nodes.params import declare_and_validate
 from worldforge_ros.nodes.spin import run_node
 from worldforge_ros.scene import EMBODIMENT_JOINTS, HOME, SceneUnavailable
@@ -61,7 +63,13 @@ PARAMS = (
               read_only=True),
     ParamSpec("image_width", 320, "Rendered image width (px).", min_value=16, max_value=1920, read_only=True),
     ParamSpec("image_height", 240, "Rendered image height (px).", min_value=16, max_value=1080, read_only=True),
+    ParamSpec("publish_clock", False, "Publish the simulated time on /clock (rosgraph_msgs/Clock, every "
+              "clock_period_s of simulated time): the time source of nodes with use_sim_time. bringup/launch turn "
+              "it on with use_sim_time:=true when the scene is the simulator.", read_only=True),
+    ParamSpec("clock_period_s", 0.01, "Simulated seconds between /clock messages.", min_value=0.001,
+              max_value=1.0, read_only=True),
 )
+CLOCK_TOPIC = "/clock"  # absolute by convention: every node's use_sim_time subscribes to /clock
 
 
 class _Goal:
@@ -106,6 +114,7 @@ class SceneSim(JtcGoalChecks, Node):
         self._count_pub = self.create_publisher(UInt32, names.GOALS_RECEIVED_TOPIC, LATCHED)
         self._count_pub.publish(UInt32(data=0))
         self._img_pub = self.create_publisher(Image, CAMERA_TOPIC, 2) if self.p["camera_rate_hz"] > 0 else None
+        self._clock_pub = self.create_publisher(Clock, CLOCK_TOPIC, 10) if self.p["publish_clock"] else None
         self.create_timer(1.0 / self.p["rate_hz"], self._publish_state, callback_group=group)
         self._server = ActionServer(self, self.action_type, self.p["action_name"], self._execute,
                                     goal_callback=self._on_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT,
@@ -124,6 +133,7 @@ class SceneSim(JtcGoalChecks, Node):
         """Keep simulated time = wall time x time_scale; update actuator targets every control period."""
         scene, dt = self.scene, self.p["control_period_s"]
         wall0, sim0 = time.monotonic(), scene.time
+        next_clock = scene.time
         while not self._stopping.is_set():
             target = sim0 + (time.monotonic() - wall0) * self.p["time_scale"]
             with self._lock:
@@ -137,6 +147,10 @@ class SceneSim(JtcGoalChecks, Node):
                         _, p, v = goal.desired(scene.time)
                         scene.set_targets(goal.joint_names, p, v)
                     scene.advance(dt)
+                now = scene.time
+            if self._clock_pub is not None and now >= next_clock:
+                self._clock_pub.publish(Clock(clock=ns_to_time(int(round(now * 1e9)))))
+                next_clock = now + self.p["clock_period_s"]
             time.sleep(0.002)
 
     def _camera_loop(self) -> None:
@@ -226,22 +240,10 @@ class SceneSim(JtcGoalChecks, Node):
                 goal_handle.canceled()
                 result.error_code, result.error_string = result.SUCCESSFUL, "canceled by client"
                 return result
-            if t <= end and np.any(np.abs(error) > path_tol):
-                joint = jn[int(np.argmax(np.abs(error) - path_tol))]
-                result.error_code = result.PATH_TOLERANCE_VIOLATED
-                result.error_string = f"path tolerance violated on {joint} at t={t:.3f}s"
-                goal_handle.abort()
+            verdict = tick_verdict(result, t, end, gtt, error, pos[-1] - actual, path_tol, goal_tol, jn)
+            if verdict:
+                goal_handle.succeed() if verdict == SUCCEEDED else goal_handle.abort()
                 return result
-            if t > end:
-                if np.all(np.abs(pos[-1] - actual) <= goal_tol):
-                    result.error_code, result.error_string = result.SUCCESSFUL, ""
-                    goal_handle.succeed()
-                    return result
-                if t > end + gtt:
-                    result.error_code = result.GOAL_TOLERANCE_VIOLATED
-                    result.error_string = f"goal tolerance not reached within {gtt:.3f}s"
-                    goal_handle.abort()
-                    return result
 
     def destroy_node(self) -> None:
         self._stopping.set()  # ends a running trajectory at once (as canceled) and the physics/camera threads

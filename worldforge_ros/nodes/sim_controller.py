@@ -28,7 +28,8 @@ from worldforge_ros.core.interpolation import sample
 from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.nodes.control_types import follow_joint_trajectory_type
 from worldforge_ros.nodes.conversions import trajectory_arrays
-from worldforge_ros.nodes.jtc_goal import ENDPOINT_PARAMS, JtcGoalChecks, refuse_real_controller_name
+from worldforge_ros.nodes.jtc_goal import (ENDPOINT_PARAMS, SUCCEEDED, JtcGoalChecks, refuse_real_controller_name,
+                                           tick_verdict)
 from worldforge_ros.nodes.params import declare_and_validate
 from worldforge_ros.nodes.spin import run_node
 
@@ -140,28 +141,12 @@ class SimController(JtcGoalChecks, Node):
                 goal_handle.canceled()
                 result.error_code, result.error_string = result.SUCCESSFUL, "canceled by client"
                 return result
-            if t <= end and np.any(np.abs(error) > path_tol):
+            verdict = tick_verdict(result, t, end, gtt, error, pos[-1] - actual, path_tol, goal_tol, names)
+            if verdict:
                 with self._lock:
                     self.velocities[order] = 0.0
-                joint = names[int(np.argmax(np.abs(error) - path_tol))]
-                result.error_code = result.PATH_TOLERANCE_VIOLATED
-                result.error_string = f"path tolerance violated on {joint} at t={t:.3f}s"
-                goal_handle.abort()
+                goal_handle.succeed() if verdict == SUCCEEDED else goal_handle.abort()
                 return result
-            if t > end:
-                if np.all(np.abs(pos[-1] - actual) <= goal_tol):
-                    with self._lock:
-                        self.velocities[order] = 0.0
-                    result.error_code, result.error_string = result.SUCCESSFUL, ""
-                    goal_handle.succeed()
-                    return result
-                if t > end + gtt:
-                    with self._lock:
-                        self.velocities[order] = 0.0
-                    result.error_code = result.GOAL_TOLERANCE_VIOLATED
-                    result.error_string = f"goal tolerance not reached within {gtt:.3f}s"
-                    goal_handle.abort()
-                    return result
 
 
     def destroy_node(self) -> None:

@@ -148,6 +148,23 @@ class Scene:
     def end_effector(self) -> np.ndarray:
         return self.data.site("end_effector").xpos.copy()
 
+    def end_effector_at(self, positions: Sequence[float]) -> np.ndarray:
+        """Forward kinematics: the end-effector site (world frame, metres) with the arm at ``positions``
+        (embodiment order; the data's positions are changed)."""
+        for n, q in zip(self.joint_names, positions, strict=True):
+            self.data.qpos[self._qadr[n]] = q + _OFFSET[n]
+        self.mujoco.mj_kinematics(self.model, self.data)
+        return self.end_effector()
+
+    def end_effector_jacobian(self) -> np.ndarray:
+        """``(3, 7)`` positional Jacobian of the end-effector site w.r.t. the embodiment joints, at the current
+        kinematics (call after ``end_effector_at`` or a step)."""
+        mj = self.mujoco
+        mj.mj_comPos(self.model, self.data)
+        jacp = np.zeros((3, self.model.nv))
+        mj.mj_jacSite(self.model, self.data, jacp, None, int(self.model.site("end_effector").id))
+        return jacp[:, [self._dadr[n] for n in self.joint_names]]
+
     # ---- rendering ------------------------------------------------------------------------------------------
     def render(self, camera: str = "front") -> np.ndarray:
         """uint8 (height, width, 3) from a named camera; ``RenderUnavailable`` when no headless GL works.

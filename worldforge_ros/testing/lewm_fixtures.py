@@ -27,8 +27,9 @@ SIZES = {
 }
 
 
-def build_lewm(action_dim: int = 7, image_size: int = 56, seed: int = 0, size: str = "tiny"):
-    """An untrained LeWM module (eval mode) with perturbed adaLN weights."""
+def build_lewm(action_dim: int = 7, image_size: int = 56, seed: int = 0, size: str = "tiny", perturb: bool = True):
+    """An untrained LeWM module (eval mode); ``perturb``: adaLN weights drawn (std 0.2) instead of zero, so that
+    an untrained model already gives different candidates different costs."""
     import torch
     from stable_worldmodel.wm.lewm import LeWM
     from stable_worldmodel.wm.lewm.module import MLP, Embedder, Predictor
@@ -46,11 +47,12 @@ def build_lewm(action_dim: int = 7, image_size: int = 56, seed: int = 0, size: s
     model = LeWM(encoder=encoder, predictor=predictor, action_encoder=Embedder(input_dim=action_dim, emb_dim=emb),
                  projector=MLP(hidden, 2 * emb, emb, norm_fn=torch.nn.BatchNorm1d),
                  pred_proj=MLP(emb, 2 * emb, emb, norm_fn=torch.nn.BatchNorm1d))
-    generator = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "adaLN_modulation" in name:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
+    if perturb:
+        generator = torch.Generator().manual_seed(seed + 1)
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if "adaLN_modulation" in name:
+                    param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
     return model.eval()
 
 

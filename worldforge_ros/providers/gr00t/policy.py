@@ -59,7 +59,7 @@ class _UpstreamClient:
     def __init__(self, settings: Gr00tSettings) -> None:
         try:
             module = importlib.import_module(UPSTREAM_MODULE)
-        except ImportError as exc:
+        except ImportError:
             raise ProviderError(f"client 'upstream' requested but {UPSTREAM_MODULE} is not importable; use "
                                 "client 'builtin'", ErrorCode.PROVIDER_DEPENDENCY_MISSING) from None
         self.target = settings.target
