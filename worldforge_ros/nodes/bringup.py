@@ -97,10 +97,27 @@ def _check_one_controller_type(profile: Profile) -> None:
                            ErrorCode.INVALID_ARGUMENT)
 
 
+TORCH_PROVIDERS = ("lerobot", "leworldmodel")
+
+
+def _load_torch_first(profile: Profile) -> None:
+    """One process hosts every node here: torch providers next to anything that renders (scene_sim's camera, the
+    gate's previews) need torch loaded before the first EGL context (see ``scene.import_torch_before_gl``)."""
+    if any(s.executable == "provider_node" and s.flat_parameters().get("provider") in TORCH_PROVIDERS
+           for s in profile.nodes):
+        try:
+            from worldforge_ros.scene import import_torch_before_gl
+
+            import_torch_before_gl()
+        except ImportError:  # no torch: those providers report themselves unhealthy with the reason
+            pass
+
+
 def create_nodes(profile: Profile, context: Any = None, namespace: str = "") -> list[Any]:
     import importlib
 
     _check_one_controller_type(profile)
+    _load_torch_first(profile)
     nodes = []
     extra = {"namespace": "/" + namespace.strip("/")} if namespace.strip("/") else {}
     for kind in ORDER:

@@ -8,8 +8,17 @@ runtime surfaces as ``SceneUnavailable`` (with a stable ``reason``) when a scene
 
 from .model import EMBODIMENT_JOINTS, HOME, JOINT_MAP, JOINT_OFFSETS, SceneUnavailable
 
-__all__ = ["EMBODIMENT_JOINTS", "HOME", "JOINT_MAP", "JOINT_OFFSETS", "SceneUnavailable", "Scene",
+__all__ = ["import_torch_before_gl", "EMBODIMENT_JOINTS", "HOME", "JOINT_MAP", "JOINT_OFFSETS", "SceneUnavailable", "Scene",
            "RenderUnavailable", "SceneFeasibilityChecker", "check_trajectory", "DEFAULT_RESOLUTION_S"]
+
+
+def import_torch_before_gl() -> None:
+    """Load torch's native stack (torchvision ops, and triton through torch._dynamo) before the first render in a
+    process that will also run torch: loading libtriton after an EGL context exists crashes the process (SIGSEGV,
+    seen here with torch 2.14.1 and MUJOCO_GL=egl). Called by the composed bringup when it hosts torch providers
+    next to the scene, and by every entry point that renders and then trains or evaluates. ImportError propagates
+    (callers decide whether a missing torch matters)."""
+    import torchvision.ops  # noqa: F401
 
 
 def __getattr__(name: str):

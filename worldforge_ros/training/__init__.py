@@ -7,9 +7,4 @@ benchmark, not robot policies.
 """
 
 
-def import_torch_before_gl() -> None:
-    """Load torch's native stack (torchvision ops, and triton through torch._dynamo) before the scene's first
-    render: loading libtriton after an EGL context exists in the process crashes it (SIGSEGV, seen here with
-    torch 2.14.1 and MUJOCO_GL=egl). Every entry point that renders and then runs LeRobot or LeWM calls this
-    first."""
-    import torchvision.ops  # noqa: F401
+from ..scene import import_torch_before_gl  # noqa: E402,F401  (entry points call it before rendering)
