@@ -65,6 +65,29 @@ def plan_client(ros_graph, timeout: float = 20.0):
     return ros_graph.answering_client(Plan, "/worldforge/plan", plan_request(embodiment="discovery-probe"), timeout)
 
 
+def fjt_goal(action_type, positions, dt=0.1, names=PANDA):
+    """A FollowJointTrajectory goal through ``positions`` (one row per point, ``dt`` apart; velocities by finite
+    differences, zero at the end)."""
+    import numpy as np
+
+    from worldforge_ros.nodes.conversions import trajectory_to_msg
+
+    pos = np.asarray(positions, dtype=float)
+    vel = np.gradient(pos, dt, axis=0)
+    vel[-1] = 0.0
+    goal = action_type.Goal()
+    goal.trajectory = trajectory_to_msg(names, pos, vel, dt * np.arange(1, len(pos) + 1))
+    return goal
+
+
+def simulated_controller_client(ros_graph, action: str):
+    """A simulated controller's action client, answered once (a goal for unknown joints, which it rejects)."""
+    from worldforge_ros.action import FollowJointTrajectory
+
+    probe = fjt_goal(FollowJointTrajectory, [[0.0, 0.0], [0.0, 0.0]], names=["probe_a", "probe_b"])
+    return ros_graph.answering_action_client(FollowJointTrajectory, action, probe)
+
+
 def finite(values) -> bool:
     return bool(np.all(np.isfinite(np.asarray(values, dtype=float))))
 

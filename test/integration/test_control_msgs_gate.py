@@ -64,7 +64,7 @@ def test_suite_process_has_no_control_msgs():
 
 
 # ---- the graph -------------------------------------------------------------------------------------------
-def _graph(ros_graph, node_processes, tmp_path, *, env, approval=None, sim=None, sim_process=False):
+def _graph(ros_graph, node_processes, tmp_path, *, env, approval=None, sim=None, sim_process=False, simulator=None):
     """bringup (reference providers, planner, gate, sim_controller) in ``env``; clients for plan/approve/execute.
 
     ``sim_process``: sim_controller runs as its own process (in ``env``), like a host controller, not in bringup.
@@ -78,7 +78,7 @@ def _graph(ros_graph, node_processes, tmp_path, *, env, approval=None, sim=None,
     profile = write_profile(tmp_path, provider_reference={"reference": {"goal_positions": GOAL, "max_step": 0.05}},
                             provider_reference_scorer={"reference_scorer": {"goal_positions": GOAL}},
                             approval=approval_params, sim_controller=None if sim_process else sim_params)
-    args = ["--profile", profile]
+    args = ["--profile", profile] + (["--use-sim-controller", "--simulator", simulator] if simulator else [])
     if sim_process:
         params = [a for k, v in sim_params.items() for a in ("-p", f"{k}:={v}")]
         node_processes(installed_executable("sim_controller") + ["--ros-args", *params], "sim_controller", env)
@@ -190,6 +190,29 @@ def _approved_and_executed(ros_graph, clients, feedback=None, **execute):
 
 
 # ---- a. end to end against a control_msgs controller ------------------------------------------------------
+def test_gate_executes_on_the_mujoco_scene_serving_control_msgs(ros_graph, node_processes, tmp_path):
+    """scene_sim (physics) behind control_msgs/action/FollowJointTrajectory, as bringup --simulator scene starts
+    it: the approved plan runs on the simulated arm and its joint states end on the approved last point."""
+    from sensor_msgs.msg import JointState
+
+    proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, env=control_msgs_env(), simulator="scene")
+    assert _wait_action_type(ros_graph, CONTROL_MSGS_TYPE) == [CONTROL_MSGS_TYPE]
+    assert _log_lines(proc, "scene_sim (MuJoCo") and _log_lines(proc, f"{CONTROL_MSGS_TYPE}) on {ACTION}")
+    states = []
+    ros_graph.node.create_subscription(JointState, "/joint_states", states.append, 10)
+    plan, result = _approved_and_executed(ros_graph, clients)
+    assert result.error_code == 0 and result.executed, result.error_string
+    assert result.controller_type == CONTROL_MSGS_TYPE and result.controller_error_code == 0
+    assert counts[-1] == 1
+    selected = plan.candidates[plan.selected_index].trajectory
+    last = np.asarray(selected.points[-1].positions, dtype=float)
+    assert wait_until(lambda: bool(states), timeout=DISCOVERY_S)
+    live = dict(zip(states[-1].name, states[-1].position))
+    reached = np.array([live[n] for n in selected.joint_names])
+    assert np.abs(reached - last).max() < 0.02  # the physics arm sits on the approved end (goal tolerance)
+
+
+
 def test_gate_executes_on_a_control_msgs_controller(ros_graph, node_processes, tmp_path):
     from worldforge_ros.core.interpolation import sample
 

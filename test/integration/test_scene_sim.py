@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from graph_helpers import PANDA, PANDA_HOME
+from graph_helpers import PANDA, PANDA_HOME, fjt_goal, simulated_controller_client
 from ros_harness import installed_executable, node_env, wait_until
 
 pytestmark = pytest.mark.graph
@@ -21,14 +21,7 @@ ACTION = "/test_scene/fjt"
 
 
 def _goal(action_type, positions, dt=0.1, names=PANDA):
-    from worldforge_ros.nodes.conversions import trajectory_to_msg
-
-    pos = np.asarray(positions, dtype=float)
-    vel = np.gradient(pos, dt, axis=0)
-    vel[-1] = 0.0
-    goal = action_type.Goal()
-    goal.trajectory = trajectory_to_msg(names, pos, vel, dt * np.arange(1, len(pos) + 1))
-    return goal
+    return fjt_goal(action_type, positions, dt, names)
 
 
 def _start(node_processes, *extra):
@@ -39,10 +32,7 @@ def _start(node_processes, *extra):
 
 
 def _client(ros_graph):
-    from worldforge_ros.action import FollowJointTrajectory
-
-    probe = _goal(FollowJointTrajectory, [[0.0, 0.0], [0.0, 0.0]], names=["probe_a", "probe_b"])
-    return ros_graph.answering_action_client(FollowJointTrajectory, ACTION, probe)
+    return simulated_controller_client(ros_graph, ACTION)
 
 
 def _reach(n=15, delta=0.3):

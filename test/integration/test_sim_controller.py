@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from graph_helpers import fjt_goal, simulated_controller_client
 from ros_harness import installed_executable, wait_until
 
 pytestmark = pytest.mark.graph
@@ -11,14 +12,7 @@ JOINTS = ["a", "b"]
 
 
 def _goal(action_type, positions, dt=0.1, names=JOINTS):
-    from worldforge_ros.nodes.conversions import trajectory_to_msg
-
-    pos = np.asarray(positions, dtype=float)
-    vel = np.gradient(pos, dt, axis=0)
-    vel[-1] = 0.0
-    goal = action_type.Goal()
-    goal.trajectory = trajectory_to_msg(names, pos, vel, dt * np.arange(1, len(pos) + 1))
-    return goal
+    return fjt_goal(action_type, positions, dt, names)
 
 
 def _start(node_processes, *extra):
@@ -29,11 +23,7 @@ def _start(node_processes, *extra):
 
 
 def _client(ros_graph):
-    """The controller's action client, answered once (a goal for unknown joints, which it rejects)."""
-    from worldforge_ros.action import FollowJointTrajectory
-
-    probe = _goal(FollowJointTrajectory, [[0.0, 0.0], [0.0, 0.0]], names=["probe_a", "probe_b"])
-    return ros_graph.answering_action_client(FollowJointTrajectory, "/test_sim/fjt", probe)
+    return simulated_controller_client(ros_graph, "/test_sim/fjt")
 
 
 def _goals_received(ros_graph):

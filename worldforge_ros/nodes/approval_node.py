@@ -224,17 +224,10 @@ class ApprovalNode(Node):
     # ---- approve --------------------------------------------------------------------------------------------
     def _on_approve(self, request: Approve.Request, response: Approve.Response) -> Approve.Response:
         now = self._now_ns()
-        rec = ApprovalRecord(plan_digest=recordable_digest(request.plan_digest),
-                             operator_id=redact_text(request.operator_id), note=redact_text(request.note),
-                             run_id=self.run_id, execution_enabled=self.p["execution_enabled"],
-                             worldforge_certifies_robot_safety=False, approved_at=ns_to_time(now))
-        for item in CHECKLIST:
-            setattr(rec, item, bool(getattr(request, item)))
-        response.execution_enabled = self.p["execution_enabled"]
+        rec = self.decision_record(ApprovalRecord, request, response, now,
+                                   plan_digest=recordable_digest(request.plan_digest))
         try:
-            if self.recorder is None:
-                raise EvidenceError("no evidence recorder: approvals are refused (fail closed)",
-                                    ErrorCode.RECORDER_UNAVAILABLE)
+            self.require_recorder()
             if not request.approve:
                 raise ApprovalError("operator refused the plan", ErrorCode.APPROVAL_REFUSED)
             approval = self.gate.approve(request.plan_digest, request.operator_id,
@@ -252,6 +245,23 @@ class ApprovalNode(Node):
             self.record_refusal(exc, rec, response, bag_topics.APPROVALS_TOPIC, bag_topics.APPROVAL_RECORD_TYPE)
         self._records_pub_a.publish(rec)
         return response
+
+    def decision_record(self, record_type: Any, request: Any, response: Any, now_ns: int, **fields: Any) -> Any:
+        """The record of an operator decision (approve, approve_envelope): who, the note (redacted), the run, the
+        dry-run switch and the checklist as the operator answered it; the response says the switch too."""
+        rec = record_type(operator_id=redact_text(request.operator_id), note=redact_text(request.note),
+                          run_id=self.run_id, execution_enabled=self.p["execution_enabled"],
+                          worldforge_certifies_robot_safety=False, approved_at=ns_to_time(now_ns), **fields)
+        for item in CHECKLIST:
+            setattr(rec, item, bool(getattr(request, item)))
+        response.execution_enabled = self.p["execution_enabled"]
+        return rec
+
+    def require_recorder(self) -> None:
+        """Decisions and runs fail closed without an evidence recorder."""
+        if self.recorder is None:
+            raise EvidenceError("no evidence recorder: decisions and runs are refused (fail closed)",
+                                ErrorCode.RECORDER_UNAVAILABLE)
 
     def record_refusal(self, exc: BaseException, rec: Any, response: Any, topic: str, msgtype: str) -> None:
         """The error boundary of a decision service (approve, approve_envelope): the typed error goes into the

@@ -25,7 +25,7 @@ from worldforge_ros.core import names
 from worldforge_ros.core.approval import CHECKLIST
 from worldforge_ros.core.digests import digest_json
 from worldforge_ros.core.envelope import EnvelopeGate, check_chunk, provider_digest, violation_code
-from worldforge_ros.core.errors import (ApprovalError, ErrorCode, EvidenceError, ProviderError, as_typed,
+from worldforge_ros.core.errors import (ApprovalError, ErrorCode, ProviderError, as_typed,
                                         code_from_int, error_for)
 from worldforge_ros.core.redaction import redact_text
 from worldforge_ros.core.trajectory import TrajectoryData
@@ -88,16 +88,9 @@ class PolicyRunner:
     def _on_approve(self, request: ApproveEnvelope.Request, response: ApproveEnvelope.Response) -> Any:
         g = self.gate
         now = g._now_ns()
-        rec = EnvelopeRecord(envelope=request.envelope, run_id=g.run_id, operator_id=redact_text(request.operator_id),
-                             note=redact_text(request.note), execution_enabled=g.p["execution_enabled"],
-                             worldforge_certifies_robot_safety=False, approved_at=ns_to_time(now))
-        for item in CHECKLIST:
-            setattr(rec, item, bool(getattr(request, item)))
-        response.execution_enabled = g.p["execution_enabled"]
+        rec = g.decision_record(EnvelopeRecord, request, response, now, envelope=request.envelope)
         try:
-            if g.recorder is None:
-                raise EvidenceError("no evidence recorder: approvals are refused (fail closed)",
-                                    ErrorCode.RECORDER_UNAVAILABLE)
+            g.require_recorder()
             env = envelope_from_msg(request.envelope)
             rec.envelope_digest, rec.envelope_json = env.digest, env.envelope_json()
             if not request.approve:
@@ -221,9 +214,7 @@ class PolicyRunner:
         base = dict(run_id=g.run_id, envelope_id=redact_text(req.envelope_id), dry_run=not enabled,
                     envelope_digest=req.envelope_digest if len(req.envelope_digest) == 71 else "[malformed]")
         try:
-            if g.recorder is None:
-                raise EvidenceError("no evidence recorder: runs are refused (fail closed)",
-                                    ErrorCode.RECORDER_UNAVAILABLE)
+            g.require_recorder()
             live_names, live, _age = g._live_state()
             approval = self.envelopes.begin_run(req.envelope_id, req.envelope_digest, live_names, live, g._now_ns())
             env = approval.envelope

@@ -90,16 +90,24 @@ def _write_act(out: Path, seed: int, camera: bool) -> Path:
     return _save(ACTPolicy(config), config, out, camera=camera)
 
 
+def diffusion_config(down_dims: tuple[int, ...] = (32, 64), n_groups: int = 4, step_embed_dim: int = 32,
+                     train_timesteps: int = 20, inference_steps: int = 5):
+    """The state + goal Diffusion policy's config (``observation.state`` and ``observation.environment_state``
+    -> 16 x 7 chunks, one observation step, CPU); the sizes are the untrained fixture's by default."""
+    from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
+
+    inputs, outputs = _features(camera=False)
+    return DiffusionConfig(input_features=inputs, output_features=outputs, n_obs_steps=1, horizon=HORIZON,
+                           n_action_steps=HORIZON, down_dims=down_dims, kernel_size=3, n_groups=n_groups,
+                           diffusion_step_embed_dim=step_embed_dim, num_train_timesteps=train_timesteps,
+                           num_inference_steps=inference_steps, pretrained_backbone_weights=None, device="cpu")
+
+
 def write_diffusion(out: Path | str, seed: int = 0) -> Path:
     """State + goal Diffusion policy (stochastic: each noise seed is another candidate), 16 x 7 chunks."""
     import torch
-    from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
     from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
 
     torch.manual_seed(seed)
-    inputs, outputs = _features(camera=False)
-    config = DiffusionConfig(input_features=inputs, output_features=outputs, n_obs_steps=1, horizon=HORIZON,
-                             n_action_steps=HORIZON, down_dims=(32, 64), kernel_size=3, n_groups=4,
-                             diffusion_step_embed_dim=32, num_train_timesteps=20, num_inference_steps=5,
-                             pretrained_backbone_weights=None, device="cpu")
+    config = diffusion_config()
     return _save(DiffusionPolicy(config), config, Path(out), camera=False)

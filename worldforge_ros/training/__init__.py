@@ -7,4 +7,6 @@ benchmark, not robot policies.
 """
 
 
-from ..scene import import_torch_before_gl  # noqa: E402,F401  (entry points call it before rendering)
+from ..scene import import_torch_before_gl  # noqa: E402  (entry points call it before rendering)
+
+__all__ = ["import_torch_before_gl"]

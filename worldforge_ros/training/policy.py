@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..testing.lerobot_fixtures import HORIZON, _features
+from ..testing.lerobot_fixtures import HORIZON, diffusion_config
 from .reach_data import PolicyDemos
 
 
@@ -29,16 +29,12 @@ def train_policy(demos: PolicyDemos, out: Path | str, steps: int = 3000, batch_s
                  lr: float = 1e-3, progress: Callable[[int, int, float], None] | None = None) -> list[tuple[int, float]]:
     """Train and save to ``out``; the loss history ``[(step, loss), ...]``."""
     import torch
-    from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
     from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
     from lerobot.policies.factory import make_pre_post_processors
 
     torch.manual_seed(seed)
-    inputs, outputs = _features(camera=False)
-    config = DiffusionConfig(input_features=inputs, output_features=outputs, n_obs_steps=1, horizon=HORIZON,
-                             n_action_steps=HORIZON, down_dims=(64, 128), kernel_size=3, n_groups=8,
-                             diffusion_step_embed_dim=64, num_train_timesteps=50, num_inference_steps=10,
-                             pretrained_backbone_weights=None, device="cpu")
+    config = diffusion_config(down_dims=(64, 128), n_groups=8, step_embed_dim=64, train_timesteps=50,
+                              inference_steps=10)
     stats = {"observation.state": _stats(demos.start), "observation.environment_state": _stats(demos.goal),
              "action": _stats(demos.chunks)}
     policy = DiffusionPolicy(config).train()
