@@ -54,3 +54,22 @@ def test_training_and_evaluation_seeds_are_disjoint():
     from worldforge_ros.training.reach_models import Recipe
 
     assert TRAIN_SEED_BASE + max(Recipe().policy_demos, Recipe().cost_model_tasks) < EVAL_SEED_BASE
+
+
+def test_scene_forward_kinematics_for_envelope_workspace_boxes(scene):
+    from worldforge_ros.scene.kinematics import panda_end_effector, scene_fk_for
+    from worldforge_ros.scene.model import EMBODIMENT_JOINTS
+
+    fk = scene_fk_for("panda_7dof")
+    assert fk is panda_end_effector and scene_fk_for("pusht") is None  # no kinematics: a box is refused
+    home = fk(EMBODIMENT_JOINTS, np.array([reach.HOME]))
+    assert np.allclose(home, [[0.307, 0.0, 0.487]], atol=2e-3)  # the standard Panda's ready pose
+    task = reach.sample_task(scene, 21)
+    rows = np.vstack([task.start, task.goal])
+    ee = fk(EMBODIMENT_JOINTS, rows)
+    assert ee.shape == (2, 3) and np.linalg.norm(ee[1] - task.target) < 0.005  # FK agrees with the IK's target
+    # a subset of joints in another order: the rest stay at home
+    partial = fk(["panda_joint4", "panda_joint2"], np.array([[reach.HOME[3] + 0.45, reach.HOME[1]]]))
+    assert partial[0, 2] > 0.65
+    with pytest.raises((KeyError, ValueError)):
+        fk(["elbow"], np.zeros((1, 1)))

@@ -3,8 +3,9 @@
 Rules, on top of the hash chain: an approved ``EnvelopeRecord`` satisfies ``sha256(envelope_json) ==
 envelope_digest``; a ``ChunkRecord`` in phase ``sent`` or ``dry_run`` names an envelope approved earlier in the
 bag (same id and digest), says it passed with no violations, and re-checked with :func:`core.envelope.check_chunk`
-(provider digests pinned from its run's first chunk, as the gate does) it has none. A workspace box cannot be
-re-checked without the embodiment's kinematics: that rule alone is skipped here.
+(provider digests pinned from its run's first chunk, as the gate does) it has none. A workspace box is re-checked
+with the MuJoCo scene's forward kinematics for the Panda embodiments where mujoco is installed; without it (or
+for another embodiment) that rule alone is skipped.
 """
 
 from __future__ import annotations
@@ -81,8 +82,19 @@ def check_envelopes(records: list[BagRecord]) -> EnvelopeFailure | None:
             except (WorldForgeRosError, ValueError) as exc:
                 return fail(f"{where}: trajectory unreadable: {exc}")
             violations = [v for v in check_chunk(env, traj, float(msg.score), bool(msg.lower_is_better), digests,
-                                                 float(msg.elapsed_s), int(msg.chunk_index))
+                                                 float(msg.elapsed_s), int(msg.chunk_index),
+                                                 fk=_kinematics(env.embodiment) if env.has_workspace else None)
                           if v != "workspace:no_kinematics"]
             if violations:
                 return fail(f"{where} ({msg.phase}) is outside its approved envelope: {', '.join(violations)}")
     return None
+
+
+def _kinematics(embodiment: str):
+    """The scene's forward kinematics where mujoco is installed (the workspace box is re-checked), else None
+    (the box is not re-checked: a verifier without mujoco says nothing about it)."""
+    try:
+        from ..scene.kinematics import scene_fk_for
+    except ImportError:
+        return None
+    return scene_fk_for(embodiment)

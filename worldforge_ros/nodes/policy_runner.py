@@ -36,6 +36,7 @@ from worldforge_ros.nodes.conversions import ns_to_time, seconds_to_duration, tr
 from worldforge_ros.nodes.envelope_msgs import envelope_from_msg
 from worldforge_ros.nodes.evidence_qos import CHUNKS_QOS, ENVELOPES_QOS
 from worldforge_ros.nodes.transient import transient_subscription
+from worldforge_ros.scene.kinematics import scene_fk_for
 from worldforge_ros.srv import ApproveEnvelope, Plan
 
 HEARTBEAT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)  # matches reliable publishers too
@@ -71,7 +72,7 @@ class PolicyRunner:
     def __init__(self, gate: Any) -> None:
         self.gate = gate
         self.envelopes = EnvelopeGate(translators=gate.gate.translators, default_ttl_s=gate.p["approval_ttl_s"],
-                                      start_tolerance=gate.p["start_tolerance"])
+                                      start_tolerance=gate.p["start_tolerance"], fk_for=scene_fk_for)
         self._group = gate._reentrant
         self._manifests: dict[str, str] = {}
         self._cancels: dict[bytes, _Run] = {}
@@ -247,7 +248,8 @@ class PolicyRunner:
                 digests = self._provider_digests(resp.events)
                 pinned = pinned or env.pinned(digests)
                 elapsed = time.monotonic() - t0
-                violations = check_chunk(pinned, traj, sel.score, resp.lower_is_better, digests, elapsed, index)
+                violations = check_chunk(pinned, traj, sel.score, resp.lower_is_better, digests, elapsed, index,
+                                         fk=self.envelopes.fk_for(env.embodiment) if env.has_workspace else None)
                 rec = ChunkRecord(chunk_index=index, plan_id=resp.plan_id, plan_digest=resp.plan_digest,
                                   trajectory=sel.trajectory, score=float(sel.score),
                                   lower_is_better=resp.lower_is_better, provider_names=list(digests),
