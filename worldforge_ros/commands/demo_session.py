@@ -109,14 +109,14 @@ class SceneReach:
         from worldforge_ros.core.observation import ObservationData
         from worldforge_ros.scene.model import EMBODIMENT_JOINTS
         from worldforge_ros.scene.reach import solve_ik
+        from worldforge_ros.training.reach_data import render_at
 
         live = dict(zip(joint_state.name, joint_state.position))
         start = np.array([live[n] for n in EMBODIMENT_JOINTS])
         goal = solve_ik(self.scene, self.target, start)
         if goal is None:
             raise ValueError(f"target {np.round(self.target, 3).tolist()} is not reachable from the live state")
-        self.scene.set_joint_positions(EMBODIMENT_JOINTS, goal)
-        goal_image = self.scene.render(frame.camera or "front")
+        goal_image = render_at(self.scene, goal)  # the front camera, as scene_sim's frame
         print(f"demo: reach target {np.round(self.target, 3).tolist()} m (not in training), goal joints by IK")
         return ObservationData(stamp_ns=time.time_ns(), task=task, embodiment_tag="panda_7dof",
                                joint_names=EMBODIMENT_JOINTS, joint_positions=start, images=(frame,),

@@ -321,7 +321,7 @@ class EnvelopeGate:
         missing = [item for item in CHECKLIST if not checklist.get(item, False)]
         if missing:
             raise ApprovalError(f"checklist incomplete: {', '.join(missing)}", ErrorCode.CHECKLIST_INCOMPLETE)
-        envelope.validate(self.translators, self.fk_for(envelope.embodiment))
+        envelope.validate(self.translators, self.fk_for(envelope.embodiment) if envelope.has_workspace else None)
         ttl = min(ttl_s, self.default_ttl_s) if ttl_s > 0 else self.default_ttl_s
         approval = EnvelopeApproval(
             "env-" + secrets.token_hex(8), envelope, envelope.digest, operator_id.strip(), note,

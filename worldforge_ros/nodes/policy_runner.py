@@ -237,6 +237,7 @@ class PolicyRunner:
             self._write(ChunkRecord(phase=ChunkRecord.PHASE_STARTED, chunk_index=-1, **base))
             wanted = int(req.chunks) or int(env.max_chunks)
             t0, pinned, index = time.monotonic(), None, 0
+            fk = self.envelopes.fk_for(env.embodiment) if env.has_workspace else None
             while index < wanted:
                 if run.stop.done():
                     raise self._stopped(run)
@@ -249,7 +250,7 @@ class PolicyRunner:
                 pinned = pinned or env.pinned(digests)
                 elapsed = time.monotonic() - t0
                 violations = check_chunk(pinned, traj, sel.score, resp.lower_is_better, digests, elapsed, index,
-                                         fk=self.envelopes.fk_for(env.embodiment) if env.has_workspace else None)
+                                         fk=fk)
                 rec = ChunkRecord(chunk_index=index, plan_id=resp.plan_id, plan_digest=resp.plan_digest,
                                   trajectory=sel.trajectory, score=float(sel.score),
                                   lower_is_better=resp.lower_is_better, provider_names=list(digests),

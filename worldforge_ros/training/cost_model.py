@@ -47,11 +47,11 @@ def train_cost_model(samples: CostModelSamples, steps: int = 1500, batch_size: i
     chunks = torch.as_tensor(samples.chunks, dtype=torch.float32)
     index = torch.as_tensor(samples.task_index)
     probe = torch.nn.LazyLinear(7)
-    q_mean, q_std = torch.cat([start_q, goal_q]).mean(0), torch.cat([start_q, goal_q]).std(0) + 1e-3
-    params = list(model.parameters())
+    every_q = torch.cat([start_q, goal_q])
+    q_mean, q_std = every_q.mean(0), every_q.std(0) + 1e-3
     with torch.no_grad():  # materialise the lazy probe
         probe(model.encode({"pixels": start[:2, None]})["emb"][:, 0])
-    optimiser = torch.optim.AdamW(params + list(probe.parameters()), lr=lr, weight_decay=1e-4)
+    optimiser = torch.optim.AdamW(list(model.parameters()) + list(probe.parameters()), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
     generator = torch.Generator().manual_seed(seed)
     history = []

@@ -18,15 +18,16 @@ import numpy as np
 
 from ..core.errors import ErrorCode, WorldForgeRosError
 from ..scene.model import EMBODIMENT_JOINTS
-from ..scene.reach import SUCCESS_TOLERANCE_M, execute_chunk, sample_task
-from .reach_data import CAMERA, EVAL_SEED_BASE
+from ..scene.reach import SUCCESS_TOLERANCE_M, reach_error, sample_task
+from .reach_data import CAMERA, EVAL_SEED_BASE, render_at
 
 ARMS = ("selected", "random", "first")
 
 
 @dataclass
 class ReachEvaluation:
-    """Per-arm end-effector errors (m) over the evaluated seeds, and how many plans selected nothing."""
+    """Per-arm end-effector errors (m) over the evaluated seeds (inf where no candidate was feasible), and the
+    per-plan rank correlation of the scores with those errors."""
 
     seeds: list[int] = field(default_factory=list)
     errors: dict[str, list[float]] = field(default_factory=lambda: {arm: [] for arm in ARMS})
@@ -53,10 +54,8 @@ def plan_reach(scene, task, policy, scorer, candidates: int, collision_check: An
     from ..core.planning import PlanningCore, PlanSettings, ProviderReply
     from ..core.translator_registry import TranslatorRegistry
 
-    scene.set_joint_positions(EMBODIMENT_JOINTS, task.goal)
-    goal_frame = scene.render(CAMERA)
-    scene.set_joint_positions(EMBODIMENT_JOINTS, task.start)
-    frame = scene.render(CAMERA)
+    goal_frame = render_at(scene, task.goal)
+    frame = render_at(scene, task.start)
     obs = ObservationData(task="reach", joint_names=EMBODIMENT_JOINTS, joint_positions=task.start,
                           images=(ImageData(CAMERA, "rgb8", frame),),
                           extras={"goal_positions": task.goal, "goal_image": goal_frame})
@@ -95,7 +94,7 @@ def evaluate_reach(scene, policy, scorer, seeds: int = 50, candidates: int = 8, 
             out.seeds.append(task.seed)
             continue
         chunks = [np.asarray(c.trajectory.positions) for c in plan.candidates]
-        errors = [float(np.linalg.norm(execute_chunk(scene, task.start, c) - task.target)) for c in chunks]
+        errors = [reach_error(scene, task, c) for c in chunks]
         picks = {"selected": plan.selected_index, "random": int(rng.integers(len(chunks))), "first": 0}
         for arm, index in picks.items():
             out.errors[arm].append(errors[index])

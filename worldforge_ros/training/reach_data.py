@@ -33,7 +33,6 @@ class PolicyDemos:
 @dataclass
 class CostModelSamples:
     start_frames: np.ndarray  # (N, H, W, 3) uint8, one per task
-    goal_frames: np.ndarray   # (N, H, W, 3) uint8
     task_index: np.ndarray    # (M,) which task's start frame a sample begins from
     chunks: np.ndarray        # (M, 16, 7)
     end_frames: np.ndarray    # (M, H, W, 3) uint8
@@ -47,7 +46,8 @@ def policy_demos(scene, n: int, seed_base: int = TRAIN_SEED_BASE) -> PolicyDemos
                        np.array([minimum_jerk(t.start, t.goal) for t in tasks]))
 
 
-def _render(scene, positions) -> np.ndarray:
+def render_at(scene, positions) -> np.ndarray:
+    """The front camera's frame with the arm at ``positions`` (the camera scene_sim publishes)."""
     scene.set_joint_positions(EMBODIMENT_JOINTS, positions)
     return scene.render(CAMERA)
 
@@ -57,19 +57,19 @@ def cost_model_samples(scene, n: int, variants: int = 2, seed_base: int = TRAIN_
     """``n`` rendered tasks, ``1 + variants`` chunks each (``(1 + variants) * n`` samples, ``(2 + variants) * n``
     renders: start, goal = the expert's end, and one per variant)."""
     rng = np.random.default_rng(seed_base + 7)
-    starts, goals, index, chunks, ends, end_q, start_q = [], [], [], [], [], [], []
+    starts, index, chunks, ends, end_q, start_q = [], [], [], [], [], []
     for i in range(n):
         task = sample_task(scene, seed_base + i)
         start_q.append(task.start)
-        starts.append(_render(scene, task.start))
-        goals.append(_render(scene, task.goal))
+        starts.append(render_at(scene, task.start))
+        goal_frame = render_at(scene, task.goal)
         for k in range(1 + variants):
             end = task.goal if k == 0 else task.goal + rng.normal(0.0, GOAL_NOISE_RAD, size=7)
             index.append(i)
             chunks.append(minimum_jerk(task.start, end))
             end_q.append(end)
-            ends.append(goals[-1] if k == 0 else _render(scene, end))
+            ends.append(goal_frame if k == 0 else render_at(scene, end))
         if progress is not None:
             progress(i + 1, n)
-    return CostModelSamples(np.array(starts), np.array(goals), np.array(index), np.array(chunks), np.array(ends),
+    return CostModelSamples(np.array(starts), np.array(index), np.array(chunks), np.array(ends),
                             np.array(end_q), np.array(start_q))
