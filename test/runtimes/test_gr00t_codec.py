@@ -120,6 +120,20 @@ def test_non_contiguous_and_big_endian_arrays_survive():
         np.testing.assert_array_equal(codec.unpack(codec.pack(base)), base)
 
 
+@pytest.mark.parametrize("generation", GENERATIONS)
+def test_reused_packer_forgets_a_refused_message(generation):
+    """The codec reuses one msgpack Packer: a message refused half-way must leave nothing behind in its buffer."""
+    codec = Gr00tCodec(generation)
+    expected = msgpack.packb({"a": [1, 2], "b": "x"}, use_bin_type=True)
+    with pytest.raises(ProviderError):
+        codec.pack({"a": [1, 2], "b": np.array([None], dtype=object)})  # fails after "a" was written
+    assert codec.pack({"a": [1, 2], "b": "x"}) == expected
+    frame = np.arange(224 * 224 * 3, dtype=np.uint8).reshape(1, 1, 224, 224, 3)
+    first = codec.pack({"video": frame})
+    assert codec.pack({"video": frame}) == first  # the same bytes from the reused buffer, every call
+    np.testing.assert_array_equal(codec.unpack(first)["video"], frame)
+
+
 def test_object_dtype_refused_in_both_directions():
     objects = np.array([{"a": 1}, None], dtype=object)
     for generation in GENERATIONS:

@@ -145,6 +145,71 @@ def test_scorer_timeout_and_policy_only_mode(core):
     assert outcome.plan.selected_index == 0 and outcome.plan.selection_mode == "policy_only"
 
 
+class _SentScore:
+    """A scorer in the planner node's shape: the request is 'sent' when ask_scorer is called (recorded with how
+    many candidates were translated by then); awaiting gives the reply; close() forgets it."""
+
+    def __init__(self, reply, translated_before_send, log):
+        self.reply, self.closed = reply, False
+        log.append(("sent", translated_before_send))
+        self.log = log
+
+    def __await__(self):
+        self.log.append(("awaited", None))
+        return self.reply
+        yield  # noqa: unreachable - makes this a generator
+
+    def close(self):
+        self.closed = True
+
+
+def _counting_translator(core):
+    """Wrap the panda translator so each translated policy chunk set is counted."""
+    translator = core.translators.get("panda_7dof")
+    count = {"n": 0}
+    original = translator.translate_checked
+
+    def counted(checked):
+        out = original(checked)
+        count["n"] += len(out)
+        return out
+
+    translator.translate_checked = counted
+    return count
+
+
+def test_the_scorer_is_asked_before_translation_and_awaited_after(core):
+    count, log, sent = _counting_translator(core), [], []
+
+    def ask_scorer(name, candidates):
+        d = np.linalg.norm(candidates[:, -1, :] - GOAL, axis=1)  # the oracle, from the raw chunks
+        reply = ProviderReply(name, True, scores=tuple(float(v) for v in d), best_index=int(np.argmin(d)))
+        sent.append(_SentScore(reply, count["n"], log))
+        return sent[-1]
+
+    chunks = {"p1": _chunks(4, GOAL, 5)}
+    outcome = _run(core, resolve_settings(DEFAULTS), _observation(), _policies(chunks), ask_scorer)
+    assert log == [("sent", 0), ("awaited", None)]  # sent before any candidate was translated
+    assert count["n"] == 4 and not sent[0].closed
+    truth = int(np.argmin(np.linalg.norm(chunks["p1"][:, -1, :] - GOAL, axis=1)))
+    assert outcome.plan.selected_index == truth
+
+
+def test_a_translation_failure_closes_the_sent_score_request(core):
+    log, sent = [], []
+
+    def ask_scorer(name, candidates):
+        sent.append(_SentScore(None, 0, log))
+        return sent[-1]
+
+    delta = resolve_settings(DEFAULTS, embodiment="panda_7dof_delta")
+    huge = np.full((4, 16, 7), 1e308)  # finite raw actions whose running sum overflows in translation
+    with pytest.raises(WorldForgeRosError) as err:
+        _run(core, delta, _observation(), _policies({"p1": huge}), ask_scorer)
+    assert err.value.code == ErrorCode.NON_FINITE_ACTION
+    assert log == [("sent", 0)] and sent[0].closed  # asked, never awaited, forgotten
+
+
 def test_no_joint_state_is_observation_missing_before_any_provider_is_asked(core):
     ask = _policies({"p1": _chunks(4, GOAL)})
     with pytest.raises(WorldForgeRosError) as err:

@@ -98,7 +98,10 @@ class ProviderReply:
 AskPolicies = Callable[[Sequence[str], int], Awaitable[Mapping[str, ProviderReply]]]
 """``ask_policies(names, n)``: every policy asked at once; the replies that arrived before the deadline."""
 AskScorer = Callable[[str, np.ndarray], Awaitable["ProviderReply | None"]]
-"""``ask_scorer(name, candidates (S, H, D))``: one batched call; None when no answer came before the deadline."""
+"""``ask_scorer(name, candidates (S, H, D))``: one batched call; awaiting it gives the reply, None when no answer
+came before the deadline. The core calls it *before* translating and awaits it after, so an implementation that
+sends the request when called (and returns an awaitable for the answer) overlaps translation with the scorer's
+work; an ``async def`` works too (it sends when awaited)."""
 
 
 @dataclass
@@ -149,7 +152,7 @@ class PlanningCore:
         if missing:
             raise ProviderError(f"policy provider(s) {missing} did not answer within deadline_s="
                                 f"{settings.deadline_s}", ErrorCode.PROVIDER_TIMEOUT, providers=missing)
-        groups, raws = [], []
+        checked, raws = [], []
         for name in settings.policies:
             reply = answers[name]
             if not reply.success:
@@ -157,16 +160,22 @@ class PlanningCore:
             if reply.actions is None:
                 raise ProviderError(f"policy {name} returned no 'action' tensor",
                                     ErrorCode.PROVIDER_CONTRACT_VIOLATION)
-            translated = translator.translate(reply.actions, start, embodiment_tag=observation.embodiment_tag,
-                                              max_steps=settings.max_steps)
-            steps = translated[0].trajectory.num_points if translated else 0
-            groups.append((name, [self._robot_named(self._checked(c, start)) for c in translated]))
-            raws.append(np.asarray(reply.actions)[:, :steps])
-        pooled = pool_candidates(groups)
-        if not pooled:
+            ok = translator.check(reply.actions, start, embodiment_tag=observation.embodiment_tag,
+                                  max_steps=settings.max_steps)
+            checked.append((name, ok))
+            raws.append(np.asarray(reply.actions)[:, :ok.steps])
+        if not sum(ok.count for _, ok in checked):
             raise ProviderError("policies returned no candidates", ErrorCode.PROVIDER_CONTRACT_VIOLATION)
-
-        selection = await self._rank(settings, pooled, raws, ask_scorer, got)
+        # The scorer needs only the raw chunks: ask it first, translate while it works (its round trip would
+        # otherwise leave this thread idle), then await its answer.
+        pending = None if settings.scorer == NO_SCORER else ask_scorer(settings.scorer, np.concatenate(raws, axis=0))
+        try:
+            pooled = pool_candidates([(name, [self._robot_named(self._checked(c, start))
+                                              for c in translator.translate_checked(ok)]) for name, ok in checked])
+        except BaseException:
+            _discard(pending)
+            raise
+        selection = await self._rank(settings, pooled, pending, got)
         robot_start = StartState(self.joint_map.to_robot(start.joint_names), start.positions)
         plan = PlanData.from_selection(
             pooled, selection, start_state=robot_start, task=observation.task, embodiment=translator.name,
@@ -191,12 +200,12 @@ class PlanningCore:
         return replace(candidate, trajectory=replace(traj, joint_names=self.joint_map.to_robot(traj.joint_names)))
 
     @staticmethod
-    async def _rank(settings: PlanSettings, pooled: list[PooledCandidate], raws: list[np.ndarray],
-                    ask_scorer: AskScorer, got: list[ProviderReply]) -> Selection:
+    async def _rank(settings: PlanSettings, pooled: list[PooledCandidate], pending: Awaitable[Any] | None,
+                    got: list[ProviderReply]) -> Selection:
         feasible = [c.feasible for c in pooled]
-        if settings.scorer == NO_SCORER:
+        if pending is None:
             return select_candidate(feasible)
-        reply = await ask_scorer(settings.scorer, np.concatenate(raws, axis=0))
+        reply = await pending
         if reply is None:
             raise ProviderError(f"score provider {settings.scorer} did not answer within deadline_s="
                                 f"{settings.deadline_s}", ErrorCode.PROVIDER_TIMEOUT, providers=[settings.scorer])
@@ -205,3 +214,11 @@ class PlanningCore:
             raise _failed(reply, "score provider")
         return select_candidate(feasible, list(reply.scores), int(reply.best_index), bool(reply.lower_is_better),
                                 settings.scorer)
+
+
+def _discard(pending: Any) -> None:
+    """Close a scorer awaitable that will never be awaited (a later step failed): no 'never awaited' warning,
+    and its ``finally`` blocks run (the node forgets the pending request)."""
+    close = getattr(pending, "close", None)
+    if callable(close):
+        close()

@@ -99,6 +99,20 @@ class TranslatedCandidate:
     raw_digest: str
 
 
+@dataclass(frozen=True)
+class CheckedActions:
+    """Raw actions ``(N, H, D)`` that passed a translator's checks; ``steps`` kept per chunk; the start positions
+    in the translator's joint order (None when no start state was given)."""
+
+    raw: np.ndarray
+    steps: int
+    start_positions: np.ndarray | None
+
+    @property
+    def count(self) -> int:
+        return int(self.raw.shape[0])
+
+
 def velocities_from_positions(positions: np.ndarray, dt: float, start: np.ndarray | None = None) -> np.ndarray:
     """Velocities consistent with ``positions`` ``(T, J)`` sampled every ``dt`` from t=dt; the final one is 0.
 
@@ -144,14 +158,10 @@ class EmbodimentTranslator:
                         "limits": self.limits.to_dict() if self.limits is not None else None})
         return summary
 
-    def translate(self, raw_actions: Any, start: StartState | None = None, embodiment_tag: str = "",
-                  max_steps: int = 0) -> list[TranslatedCandidate]:
-        """Check the contract, then translate every candidate of ``raw_actions`` ``(N, H, D)``.
-
-        ``max_steps > 0`` keeps the first ``max_steps`` steps of each (already contract-checked) chunk, so the
-        truncated trajectory still ends at zero velocity. ``start`` is required for ``delta``/``relative``
-        semantics and whenever ``max_start_distance`` is set (``OBSERVATION_MISSING`` otherwise).
-        """
+    def check(self, raw_actions: Any, start: StartState | None = None, embodiment_tag: str = "",
+              max_steps: int = 0) -> CheckedActions:
+        """The cheap half of :meth:`translate`: contract, ``max_steps`` and start-state checks (typed errors),
+        without touching a candidate. The planner asks its scorer between this and :meth:`translate_checked`."""
         raw = self.contract.check(raw_actions, embodiment_tag)
         if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 0:
             raise RequestError(f"max_steps must be an int >= 0, got {max_steps!r}", ErrorCode.INVALID_ARGUMENT)
@@ -160,6 +170,11 @@ class EmbodimentTranslator:
             raise RequestError(f"translator {self.name} needs the current joint state (start state)",
                                ErrorCode.OBSERVATION_MISSING)
         steps = self.contract.action_horizon if max_steps == 0 else min(int(max_steps), self.contract.action_horizon)
+        return CheckedActions(raw, steps, start_pos)
+
+    def translate_checked(self, checked: CheckedActions) -> list[TranslatedCandidate]:
+        """Translate every candidate of actions that passed :meth:`check` (trajectory, feasibility, digest)."""
+        raw, steps, start_pos = checked.raw, checked.steps, checked.start_positions
         times = self.dt * np.arange(1, steps + 1, dtype=np.float64)
         out = []
         for i in range(raw.shape[0]):
@@ -179,6 +194,16 @@ class EmbodimentTranslator:
             out.append(TranslatedCandidate(traj, not violations, tuple(violations), tuple(int(s) for s in raw[i].shape),
                                            tensor_digest(raw[i])))
         return out
+
+    def translate(self, raw_actions: Any, start: StartState | None = None, embodiment_tag: str = "",
+                  max_steps: int = 0) -> list[TranslatedCandidate]:
+        """Check the contract, then translate every candidate of ``raw_actions`` ``(N, H, D)``.
+
+        ``max_steps > 0`` keeps the first ``max_steps`` steps of each (already contract-checked) chunk, so the
+        truncated trajectory still ends at zero velocity. ``start`` is required for ``delta``/``relative``
+        semantics and whenever ``max_start_distance`` is set (``OBSERVATION_MISSING`` otherwise).
+        """
+        return self.translate_checked(self.check(raw_actions, start, embodiment_tag, max_steps))
 
 
 def _positive_float(value: Any, what: str) -> float:

@@ -105,6 +105,29 @@ async def wait_one(node: Any, future: Future, deadline: float, callback_group: A
     return (await wait_for(node, {"": future}, deadline, callback_group)).get("")
 
 
+class SentRequest:
+    """A service request sent when this is built; ``await`` it for ``convert(response)``, or None when no response
+    came by ``deadline``; ``close()`` forgets a request nobody will await. Lets a caller do its own work while the
+    server works on the request (the planner translates while its scorer scores)."""
+
+    def __init__(self, node: Any, client: Any, request: Any, deadline: float, callback_group: Any = None,
+                 convert: Callable[[Any], Any] = lambda response: response) -> None:
+        self._node, self._client, self._deadline, self._group = node, client, deadline, callback_group
+        self._convert = convert
+        self.future = client.call_async(request)
+
+    def __await__(self) -> Any:
+        try:
+            response = yield from wait_one(self._node, self.future, self._deadline, self._group).__await__()
+        finally:
+            self.close()
+        return None if response is None else self._convert(response)
+
+    def close(self) -> None:
+        if not self.future.done():
+            self._client.remove_pending_request(self.future)
+
+
 async def sleep(node: Any, seconds: float, callback_group: Any = None) -> None:
     """Yield the executor thread for ``seconds`` (a one-shot timer; rclpy has no awaitable sleep)."""
     latch = _Latch(node, time.monotonic() + seconds, callback_group)

@@ -33,13 +33,13 @@ from worldforge_ros.core.translator_registry import TranslatorRegistry
 from worldforge_ros.core.wiring import JointMap, camera_sources
 from worldforge_ros.msg import Observation, PlanRecord
 from worldforge_ros.msg import ProviderEvent as ProviderEventMsg
-from worldforge_ros.nodes.awaiting import keep_awake, wait_for, wait_one, wait_until
+from worldforge_ros.nodes.awaiting import SentRequest, keep_awake, wait_for, wait_until
 from worldforge_ros.nodes.conversions import (compressed_to_image, event_to_msg, ns_to_time, numpy_to_tensor,
                                               observation_from_msg, observation_to_msg, plan_record_msg,
                                               tensor_to_numpy, time_to_ns)
 from worldforge_ros.nodes.evidence_qos import EVENTS_QOS, PLANS_QOS
 from worldforge_ros.nodes.params import declare_and_validate
-from worldforge_ros.nodes.spin import run_node
+from worldforge_ros.nodes.spin import EXECUTOR_PARAM, run_node
 from worldforge_ros.srv import Plan, ScoreActions, SelectActions
 
 GOAL_EXTRA = "goal_positions"
@@ -90,6 +90,7 @@ PARAMS = (
     ParamSpec("max_tensor_bytes", 64 * 1024 * 1024, "Largest accepted tensor or image payload (bytes).",
               min_value=1024),
     ParamSpec("run_id", "", "Run id stamped on plans and events (empty = one generated at startup)."),
+    EXECUTOR_PARAM,
 )
 
 
@@ -280,19 +281,28 @@ class PlannerNode(Node):
         return ProviderReply(name, bool(ans.success), int(ans.error_code), ans.error_message, actions=actions,
                              event_digest=ans.event.digest, event=ans.event)
 
-    async def _ask_scorer(self, obs_msg: Observation, request_id: str, deadline: float, scorer: str,
-                          candidates: np.ndarray) -> ProviderReply | None:
+    def _ask_scorer(self, obs_msg: Observation, request_id: str, deadline: float, scorer: str,
+                    candidates: np.ndarray) -> Any:
+        """The batched score request, sent now when the scorer's service is ready (the planning core translates
+        while the scorer works); awaiting the result gives the reply, or None when none came by the deadline."""
         client = self._client(ScoreActions, scorer, "score")
-        await self._ready(client, scorer, deadline)
-        fut = client.call_async(ScoreActions.Request(observation=obs_msg, candidates=numpy_to_tensor(
-            "candidates", candidates), request_id=request_id, run_id=self.run_id))
-        ans = await wait_one(self, fut, deadline, self._group)
-        if ans is None:
-            client.remove_pending_request(fut)
-            return None
-        return ProviderReply(scorer, bool(ans.success), int(ans.error_code), ans.error_message,
-                             scores=tuple(ans.scores), best_index=int(ans.best_index),
-                             lower_is_better=bool(ans.lower_is_better), event_digest=ans.event.digest, event=ans.event)
+        request = ScoreActions.Request(observation=obs_msg, candidates=numpy_to_tensor("candidates", candidates),
+                                       request_id=request_id, run_id=self.run_id)
+
+        def reply(ans: Any) -> ProviderReply:
+            return ProviderReply(scorer, bool(ans.success), int(ans.error_code), ans.error_message,
+                                 scores=tuple(ans.scores), best_index=int(ans.best_index),
+                                 lower_is_better=bool(ans.lower_is_better), event_digest=ans.event.digest,
+                                 event=ans.event)
+
+        if client.service_is_ready():
+            return SentRequest(self, client, request, deadline, self._group, reply)
+
+        async def when_ready() -> ProviderReply | None:
+            await self._ready(client, scorer, deadline)
+            return await SentRequest(self, client, request, deadline, self._group, reply)
+
+        return when_ready()
 
     # ---- plan -----------------------------------------------------------------------------------------------
     def _defaults(self) -> PlannerDefaults:
@@ -344,8 +354,8 @@ class PlannerNode(Node):
         async def ask_policies(providers: Any, n: int) -> dict[str, ProviderReply]:
             return await self._ask_policies(policy_msg, request_id, deadline, self.p["mode"], list(providers), n)
 
-        async def ask_scorer(scorer: str, candidates: np.ndarray) -> ProviderReply | None:
-            return await self._ask_scorer(policy_msg, request_id, deadline, scorer, candidates)
+        def ask_scorer(scorer: str, candidates: np.ndarray) -> Any:
+            return self._ask_scorer(policy_msg, request_id, deadline, scorer, candidates)
 
         outcome = await self.core.plan(settings, observation, ask_policies, ask_scorer, run_id=self.run_id,
                                        request_id=request_id, replies=replies)

@@ -34,7 +34,7 @@ from worldforge_ros.nodes.conversions import event_to_msg, numpy_to_tensor, obse
 from worldforge_ros.nodes.evidence_qos import EVENTS_QOS
 from worldforge_ros.nodes.latency import LatencyWindow
 from worldforge_ros.nodes.params import declare_and_validate
-from worldforge_ros.nodes.spin import run_node
+from worldforge_ros.nodes.spin import EXECUTOR_PARAM, run_node
 from worldforge_ros.providers import registry
 from worldforge_ros.srv import ScoreActions, SelectActions
 
@@ -50,6 +50,7 @@ BASE_PARAMS = (
     ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics publications.", min_value=0.05, max_value=60.0),
     ParamSpec("health_period_s", 5.0, "How often provider health is re-probed while active.", min_value=0.1),
     ParamSpec("run_id", "", "Run id stamped on events (empty: none)."),
+    EXECUTOR_PARAM,
 )
 
 

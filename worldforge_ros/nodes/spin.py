@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Sequence
 import rclpy
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.signals import SignalHandlerOptions
+from rclpy.task import Future
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 
 from worldforge_ros.core.errors import WorldForgeRosError
@@ -22,6 +23,19 @@ from worldforge_ros.core.parameters import ParamSpec
 
 ParamGroups = Sequence[tuple[str, Sequence[ParamSpec]]]
 """``(title, specs)`` sections of a ``--help`` parameter list."""
+
+EVENTS_MIN_RCLPY = {7: (7, 1, 11), 9: (9, 1, 2), 10: (10, 0, 1)}
+"""First rclpy release of each line whose EventsExecutor runs ``async def`` service and subscription callbacks
+(ros2/rclpy#1478 in 9.1.2 Kilted and 10.0.1 Rolling, its backport #1613 in 7.1.11 Jazzy). Older releases raise
+TypeError from ``send_response`` on an async service, so nodes fall back to the multi-threaded executor."""
+
+EXECUTOR_PARAM = ParamSpec(
+    "executor", "events",
+    "How this node's callbacks are dispatched: events (rclpy's EventsExecutor: one thread fed from C++, the "
+    "fastest for nodes whose callbacks await rather than block; used when this rclpy supports async callbacks "
+    "there, else multi_threaded with a warning) or multi_threaded (rclpy's MultiThreadedExecutor).",
+    read_only=True, choices=("events", "multi_threaded"))
+"""Declared by nodes whose every callback awaits or is short (planner, providers); read by :func:`run_node`."""
 
 
 def wants_help(argv: Sequence[str]) -> bool:
@@ -133,6 +147,60 @@ def node_help(name: str, description: str, groups: ParamGroups) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rclpy_version() -> tuple[int, ...]:
+    """rclpy's release as a tuple (pip wheels: the distribution's metadata; a ROS install: its package.xml);
+    ``()`` when neither tells."""
+    text = ""
+    try:
+        from importlib.metadata import version  # noqa: PLC0415
+
+        text = version("rclpy")
+    except Exception:
+        try:
+            from ament_index_python.packages import get_package_share_directory  # noqa: PLC0415
+
+            xml = open(f"{get_package_share_directory('rclpy')}/package.xml", encoding="utf-8").read()
+            found = re.search(r"<version>([0-9.]+)</version>", xml)
+            text = found.group(1) if found else ""
+        except Exception:
+            return ()
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+def events_executor_supported(version: tuple[int, ...] | None = None) -> bool:
+    """Whether rclpy's EventsExecutor exists here and runs async callbacks (see ``EVENTS_MIN_RCLPY``)."""
+    version = rclpy_version() if version is None else version
+    if not version:
+        return False
+    if version[0] in EVENTS_MIN_RCLPY:
+        if version < EVENTS_MIN_RCLPY[version[0]]:
+            return False
+    elif version[0] < max(EVENTS_MIN_RCLPY):
+        return False
+    try:
+        from rclpy.experimental import EventsExecutor  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
+
+
+def make_executor(node: Any, *, threads: int | None = None, single_threaded: bool = False) -> tuple[Any, str]:
+    """The executor for ``node`` and its kind: the node's ``executor`` parameter when it declares one
+    (:data:`EXECUTOR_PARAM`), else single- or multi-threaded as the caller says."""
+    if single_threaded:
+        return SingleThreadedExecutor(context=node.context), "single_threaded"
+    wanted = node.get_parameter("executor").value if node.has_parameter("executor") else "multi_threaded"
+    if wanted == "events":
+        if events_executor_supported():
+            from rclpy.experimental import EventsExecutor  # noqa: PLC0415
+
+            return EventsExecutor(context=node.context), "events"
+        node.get_logger().warning(f"executor:=events needs rclpy with async callbacks in its EventsExecutor "
+                                  f"(this is {'.'.join(map(str, rclpy_version())) or 'unknown'}): "
+                                  "using multi_threaded")
+    return MultiThreadedExecutor(num_threads=threads, context=node.context), "multi_threaded"
+
+
 def run_node(name: str, factory: Callable[[], Any], argv: list[str] | None = None, *, threads: int | None = None,
              single_threaded: bool = False,
              startup_errors: tuple[type[BaseException], ...] = (WorldForgeRosError,),
@@ -140,7 +208,8 @@ def run_node(name: str, factory: Callable[[], Any], argv: list[str] | None = Non
              help_text: str | None = None, params: ParamGroups | None = None) -> int:
     """Exit code 2 with a one-line message when ``factory`` raises a startup error (bad parameters ...), else spin
     until SIGINT / external shutdown and return 0. Nodes spin on a MultiThreadedExecutor (``threads``) unless
-    ``single_threaded`` (plain servers that never wait inside a callback, like ``rclpy.spin``).
+    ``single_threaded`` (plain servers that never wait inside a callback, like ``rclpy.spin``) or the node's
+    ``executor`` parameter asks for the EventsExecutor (:func:`make_executor`).
 
     ``-h``/``--help`` prints the usage and returns 0 without initializing rclpy: ``help_text`` (default: the
     factory module's docstring) and the ``params`` sections (default: :func:`param_groups` of ``factory``)."""
@@ -158,13 +227,15 @@ def run_node(name: str, factory: Callable[[], Any], argv: list[str] | None = Non
         print(f"{name}: {err}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
-    executor = SingleThreadedExecutor() if single_threaded else MultiThreadedExecutor(num_threads=threads)
+    executor, _kind = make_executor(node, threads=threads, single_threaded=single_threaded)
     executor.add_node(node)
     spin_until_shutdown(executor, [node], on_exit)
     return 0
 
 
 _STOP = threading.Event()
+SPIN_SLICE_S = 0.1
+"""Longest a node's main loop spins before it checks for a stop request (SIGINT/SIGTERM)."""
 
 
 def _request_stop(_signum: int, _frame: Any) -> None:
@@ -187,7 +258,10 @@ def spin_until_shutdown(executor: Any, nodes: list[Any], on_exit: Callable[[Any]
     destroy the nodes (last created first, while the context is still valid) and shut rclpy down."""
     try:
         while not _STOP.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)  # the signal handler runs between these short waits
+            # Slices of SPIN_SLICE_S: the signal handler runs between them. Not spin_once: that returns after every
+            # callback, and this loop's checks then cost the planner ~12 % of its CPU (py-spy, 2026-12-02). A
+            # fresh never-completed future per slice (its done callbacks would pile up on a reused one).
+            executor.spin_until_future_complete(Future(), timeout_sec=SPIN_SLICE_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except RCLError:  # SIGINT shut the context down while the executor was building its wait set

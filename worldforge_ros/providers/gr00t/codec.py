@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +83,19 @@ def _refuse_object_dtype(dtype: np.dtype) -> None:
                             ErrorCode.PROVIDER_CONTRACT_VIOLATION)
 
 
+def npy_header(array: np.ndarray) -> bytes:
+    """The header ``np.save(array, allow_pickle=False)`` writes for a C-contiguous ``array`` (format 1.0)."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
+    return header.getvalue()
+
+
+def npy_bytes(array: np.ndarray, data: Any) -> bytes:
+    """The bytes ``np.save(array, allow_pickle=False)`` writes for a C-contiguous ``array``: its header, then
+    ``data`` (``array``'s raw bytes), with one copy of ``data``."""
+    return b"".join((npy_header(array), data))
+
+
 class Gr00tCodec:
     """Encode/decode GR00T messages for one ``generation`` with response and per-array size caps."""
 
@@ -92,10 +106,18 @@ class Gr00tCodec:
             raise RequestError("size caps must be positive", ErrorCode.INVALID_ARGUMENT)
         self.max_message_bytes = int(max_message_bytes)
         self.max_array_bytes = int(max_array_bytes)
+        self._packer: Any = None
+        self._pack_lock = threading.Lock()
+        self._scratch: list[bytearray] = []  # npy buffers reused by pack (n1.5/n1.6), one per array of a message
+        self._scratch_used = 0
+        self._views: list[memoryview] = []
 
     # ----------------------------------------------------------------- encoding
     def encode_array(self, array: np.ndarray) -> dict:
         """The generation's ndarray form (see module docstring)."""
+        return self._encode_array(array, in_pack=False)
+
+    def _encode_array(self, array: np.ndarray, *, in_pack: bool) -> dict:
         _refuse_object_dtype(array.dtype)
         if array.dtype.fields is not None:
             raise RequestError(f"structured dtype {array.dtype} is not supported on the wire",
@@ -103,13 +125,31 @@ class Gr00tCodec:
         if array.nbytes > self.max_array_bytes:
             raise RequestError(f"array of {array.nbytes} bytes exceeds max_array_bytes={self.max_array_bytes}",
                                ErrorCode.PAYLOAD_TOO_LARGE)
+        contiguous = array if array.flags.c_contiguous else array.copy(order="C")
+        # The pixels are handed to msgpack as a view: one copy (into the message) instead of two. Two fresh
+        # buffers of a camera frame's size each cost page faults (measured: 1.4 ms vs 0.05 ms for 921 kB).
+        data = memoryview(contiguous.reshape(-1)).cast("B") if contiguous.nbytes else b""
         if self.generation == "n1.7":
-            contiguous = array if array.flags.c_contiguous else array.copy(order="C")
             return {b"nd": True, b"type": contiguous.dtype.str, b"kind": b"",
-                    b"shape": list(contiguous.shape), b"data": contiguous.tobytes()}
-        buffer = io.BytesIO()
-        np.save(buffer, array, allow_pickle=False)
-        return {NPY_MARKER: True, "as_npy": buffer.getvalue()}
+                    b"shape": list(contiguous.shape), b"data": data}
+        return {NPY_MARKER: True, "as_npy": self._npy_scratch(contiguous, data) if in_pack
+                else npy_bytes(contiguous, data)}
+
+    def _npy_scratch(self, array: np.ndarray, data: Any) -> memoryview:
+        """The npy bytes of ``array`` in a buffer reused by later messages (only while :meth:`pack` holds its lock:
+        the view is released when the message is packed)."""
+        header = npy_header(array)
+        size = len(header) + array.nbytes
+        if self._scratch_used == len(self._scratch):
+            self._scratch.append(bytearray(size))
+        if len(self._scratch[self._scratch_used]) < size:
+            self._scratch[self._scratch_used] = bytearray(size)
+        view = memoryview(self._scratch[self._scratch_used])[:size]
+        self._scratch_used += 1
+        view[:len(header)] = header
+        view[len(header):] = data
+        self._views.append(view)
+        return view
 
     def encode_modality_config(self, config: ModalityConfig) -> dict:
         """The generation's ModalityConfig marker (used by the test peer and for round trips)."""
@@ -122,7 +162,7 @@ class Gr00tCodec:
 
     def _default(self, obj: Any) -> Any:
         if isinstance(obj, np.ndarray):
-            return self.encode_array(obj)
+            return self._encode_array(obj, in_pack=True)
         if isinstance(obj, np.generic):
             return obj.item()
         if isinstance(obj, ModalityConfig):
@@ -132,9 +172,23 @@ class Gr00tCodec:
         raise RequestError(f"cannot encode {type(obj).__name__} for the GR00T wire", ErrorCode.INVALID_ARGUMENT)
 
     def pack(self, obj: Any) -> bytes:
-        """msgpack bytes of ``obj`` with ndarrays/ModalityConfigs in this generation's form."""
-        msgpack = _import_msgpack()
-        return msgpack.packb(obj, default=self._default, use_bin_type=True)
+        """msgpack bytes of ``obj`` with ndarrays/ModalityConfigs in this generation's form.
+
+        One Packer per codec, reused under a lock: ``msgpack.packb`` builds a Packer per call whose fresh buffer
+        page-faults on every camera-sized message (measured: 120-200 us vs 7 us for a 150 kB request)."""
+        with self._pack_lock:
+            if self._packer is None:
+                self._packer = _import_msgpack().Packer(default=self._default, use_bin_type=True)
+            self._scratch_used = 0
+            try:
+                return self._packer.pack(obj)
+            except BaseException:
+                self._packer.reset()  # never leave half a message in the reused buffer
+                raise
+            finally:
+                for view in self._views:
+                    view.release()
+                self._views.clear()
 
     def encode_request(self, endpoint: str, data: Any = None, *, api_token: str = "",
                        with_data: bool = True) -> bytes:

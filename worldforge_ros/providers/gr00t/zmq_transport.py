@@ -60,6 +60,7 @@ class Gr00tZmqClient:
         self._lock = threading.Lock()
         self._socket = None
         self._monitor = None
+        self._poller = None
         self.rebuild_count = 0
         """How many times the REQ socket was closed and recreated after a failure."""
         self._connect()
@@ -93,6 +94,9 @@ class Gr00tZmqClient:
         self._monitor.connect(address)
         sock.connect(self.endpoint)
         self._socket = sock
+        self._poller = zmq.Poller()  # one per connection: the reply or a disconnect, whichever comes first
+        self._poller.register(sock, zmq.POLLIN)
+        self._poller.register(self._monitor, zmq.POLLIN)
 
     def _close_socket(self) -> None:
         if self._socket is not None:
@@ -105,6 +109,7 @@ class Gr00tZmqClient:
         if self._monitor is not None:
             self._monitor.close(linger=0)
             self._monitor = None
+        self._poller = None
 
     def rebuild(self) -> None:
         """Close the REQ socket and connect a fresh one (after any timeout or error)."""
@@ -117,14 +122,12 @@ class Gr00tZmqClient:
             self._close_socket()
 
     def _drain_monitor(self) -> None:
-        while self._monitor.poll(0):
+        zmq = self._zmq
+        while self._monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             self._monitor.recv_multipart()
 
     def _receive(self, deadline: float) -> bytes:
-        zmq = self._zmq
-        poller = zmq.Poller()
-        poller.register(self._socket, zmq.POLLIN)
-        poller.register(self._monitor, zmq.POLLIN)
+        poller = self._poller
         while True:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
