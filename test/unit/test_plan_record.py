@@ -180,3 +180,24 @@ def test_nan_inside_a_recorded_trajectory_is_rejected(plan):
     text = plan.plan_json().replace('"score":', '"score":NaN,"x":', 1)
     with pytest.raises(EvidenceError):
         PlanData.from_json(text)
+
+
+@pytest.mark.parametrize("task", ["\0", "\0deadbeef:0\0", '"\\u0000x:0\\u0000"', "reach \u00e9\u4e16 \0 0\0"])
+def test_spliced_plan_json_equals_a_full_serialization_for_any_task_text(task):
+    """plan_json splices each trajectory's cached JSON in place of a random-nonce placeholder: a task that looks
+    like a placeholder (NULs, escapes) must not change the text, which must equal serializing everything at once."""
+    plan = build_plan()
+    object.__setattr__(plan, "task", task)
+    for c in plan.candidates[:2]:
+        c.trajectory.to_json()  # warmed, as the planner does while its scorer works
+    assert plan.plan_json() == canonical_json(plan.to_dict())
+    assert json.loads(plan.plan_json())["task"] == task
+
+
+def test_splicing_refuses_a_placeholder_that_is_not_there_exactly_once():
+    from worldforge_ros.core.digests import canonical_json_spliced
+
+    assert canonical_json_spliced({"b": "P", "a": 1}, {"P": "[1.5,2]"}) == '{"a":1,"b":[1.5,2]}'
+    for value in ({"a": 1}, {"a": "P", "b": "P"}):
+        with pytest.raises(ValueError):
+            canonical_json_spliced(value, {"P": "0"})

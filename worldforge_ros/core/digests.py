@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -48,6 +48,20 @@ def canonical_json(value: Any) -> str:
         return json.dumps(_keys_to_str(value), **kwargs)
     except ValueError as exc:
         raise ValueError(f"canonical JSON refuses non-finite numbers: {exc}") from None
+
+
+def canonical_json_spliced(value: Any, fragments: Mapping[str, str]) -> str:
+    """``canonical_json`` of ``value`` in which each placeholder string (a key of ``fragments``, standing where a
+    JSON value belongs) is replaced by that fragment, itself canonical JSON: equal to ``canonical_json`` of the
+    value with the fragments' values in place, without serializing them again. Placeholders must be unguessable
+    (e.g. hold a random nonce); one that is not found exactly once is a ValueError."""
+    text = canonical_json(value)
+    for placeholder, fragment in fragments.items():
+        quoted = canonical_json(placeholder)
+        if text.count(quoted) != 1:
+            raise ValueError(f"placeholder {placeholder!r} found {text.count(quoted)} times, not once")
+        text = text.replace(quoted, fragment)
+    return text
 
 
 def sha256_digest(data: bytes | str) -> str:

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from .digests import canonical_json, is_digest, sha256_digest
+from .digests import canonical_json_spliced, is_digest, sha256_digest
 from .errors import ApprovalError, ErrorCode, EvidenceError, WorldForgeRosError
 from .selection import PooledCandidate, Selection
 from .trajectory import StartState, TrajectoryData
@@ -44,9 +44,11 @@ class PlanCandidate:
     raw_shape: tuple[int, ...]
     raw_digest: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, trajectory: Any = None) -> dict[str, Any]:
+        """JSON-native form; ``trajectory`` (when given) stands in for the trajectory's own dict."""
         return {"index": self.index, "policy_provider": self.policy_provider,
-                "policy_candidate_index": self.policy_candidate_index, "trajectory": self.trajectory.to_dict(),
+                "policy_candidate_index": self.policy_candidate_index,
+                "trajectory": self.trajectory.to_dict() if trajectory is None else trajectory,
                 "score": self.score, "feasible": self.feasible, "violations": list(self.violations),
                 "raw_shape": list(self.raw_shape), "raw_digest": self.raw_digest}
 
@@ -122,13 +124,16 @@ class PlanData:
     def selected(self) -> PlanCandidate:
         return self.candidates[self.selected_index]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-native form (the content of :meth:`plan_json`)."""
+    def to_dict(self, trajectories: Sequence[Any] | None = None) -> dict[str, Any]:
+        """JSON-native form (the content of :meth:`plan_json`); ``trajectories`` (one per candidate) stand in for
+        the candidates' trajectory dicts."""
+        stand_ins = trajectories if trajectories is not None else [None] * len(self.candidates)
         return {
             "schema_version": PLAN_SCHEMA_VERSION, "plan_id": self.plan_id, "run_id": self.run_id,
             "request_id": self.request_id, "task": self.task, "embodiment": self.embodiment,
             "providers": {"policy": list(self.policy_providers), "score": self.score_provider},
-            "candidates": [c.to_dict() for c in self.candidates], "selected_index": self.selected_index,
+            "candidates": [c.to_dict(t) for c, t in zip(self.candidates, stand_ins)],
+            "selected_index": self.selected_index,
             "lower_is_better": self.lower_is_better,
             "selection": {"mode": self.selection_mode, "reason": self.selection_reason},
             "start_state": self.start_state.to_dict(), "max_steps": self.max_steps,
@@ -140,7 +145,12 @@ class PlanData:
         """Canonical JSON of the plan (sorted keys, compact, UTF-8, NaN refused)."""
         cached = self.__dict__.get("_plan_json")  # immutable plan: serialize once
         if cached is None:
-            cached = canonical_json(self.to_dict())
+            # Each trajectory's canonical JSON is cached on it (the planner computes them while its scorer works):
+            # splice them in instead of serializing every float again. Same text as canonical_json(to_dict()).
+            nonce = uuid.uuid4().hex
+            placeholders = [f"\0{nonce}:{i}\0" for i in range(len(self.candidates))]
+            cached = canonical_json_spliced(self.to_dict(placeholders), {
+                p: c.trajectory.to_json() for p, c in zip(placeholders, self.candidates)})
             object.__setattr__(self, "_plan_json", cached)
         return cached
 

@@ -136,9 +136,11 @@ class PlanningCore:
 
     async def plan(self, settings: PlanSettings, observation: ObservationData, ask_policies: AskPolicies,
                    ask_scorer: AskScorer, *, run_id: str, request_id: str,
-                   replies: list[ProviderReply] | None = None) -> PlanOutcome:
+                   replies: list[ProviderReply] | None = None,
+                   while_scoring: Callable[[list[PooledCandidate]], Any] | None = None) -> PlanOutcome:
         """Run one plan. ``replies`` (optional) collects every provider reply as it arrives, so a caller still
-        has the providers' events when a later step fails."""
+        has the providers' events when a later step fails. ``while_scoring`` (optional) gets the translated
+        candidates while the scorer works (the node builds their trajectory messages then)."""
         got: list[ProviderReply] = [] if replies is None else replies
         translator = self.translators.get(settings.embodiment)
         if not observation.joint_names:
@@ -172,6 +174,10 @@ class PlanningCore:
         try:
             pooled = pool_candidates([(name, [self._robot_named(self._checked(c, start))
                                               for c in translator.translate_checked(ok)]) for name, ok in checked])
+            for p in pooled:
+                p.candidate.trajectory.to_json()  # cached: the plan's canonical JSON splices it in
+            if while_scoring is not None:
+                while_scoring(pooled)
         except BaseException:
             _discard(pending)
             raise

@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .digests import canonical_json
 from .errors import ErrorCode, RequestError, TranslatorError
 
 
@@ -165,6 +166,15 @@ class TrajectoryData:
         vel = self.velocities[:max_steps].copy()
         vel[-1] = 0.0
         return TrajectoryData(self.joint_names, self.positions[:max_steps], vel, self.times_s[:max_steps])
+
+    def to_json(self) -> str:
+        """``canonical_json(self.to_dict())``, computed once (the arrays are read-only): the planner computes it
+        while its scorer works, and a plan's canonical JSON splices it in."""
+        cached = self.__dict__.get("_json")
+        if cached is None:
+            cached = canonical_json(self.to_dict())
+            object.__setattr__(self, "_json", cached)
+        return cached
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native form: ``joint_names``, ``positions``, ``velocities`` (lists of rows), ``times_s``."""

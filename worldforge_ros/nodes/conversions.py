@@ -10,7 +10,7 @@ import array
 import json
 import math
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
@@ -207,8 +207,14 @@ def trajectory_arrays(msg: JointTrajectory) -> tuple[tuple[str, ...], np.ndarray
     return names, pos, vel, times
 
 
-def plan_record_msg(plan: PlanData) -> PlanRecord:
-    """The latched ``PlanRecord`` of a plan: its canonical JSON and digest plus the candidates as messages."""
+def candidate_trajectory_msg(trajectory: Any) -> JointTrajectory:
+    """A candidate's trajectory as a message (the planner builds them while its scorer works)."""
+    return trajectory_to_msg(trajectory.joint_names, trajectory.positions, trajectory.velocities, trajectory.times_s)
+
+
+def plan_record_msg(plan: PlanData, trajectory_msgs: Sequence[JointTrajectory] | None = None) -> PlanRecord:
+    """The latched ``PlanRecord`` of a plan: its canonical JSON and digest plus the candidates as messages
+    (``trajectory_msgs``: the candidates' trajectories already built, in candidate order)."""
     record = PlanRecord(plan_id=plan.plan_id, plan_digest=plan.plan_digest, run_id=plan.run_id,
                         request_id=plan.request_id, stamp=ns_to_time(time.time_ns()), task=plan.task,
                         embodiment=plan.embodiment, policy_providers=list(plan.policy_providers),
@@ -216,11 +222,12 @@ def plan_record_msg(plan: PlanData) -> PlanRecord:
                         lower_is_better=plan.lower_is_better, plan_json=plan.plan_json())
     record.start_state.name = list(plan.start_state.joint_names)
     record.start_state.position = [float(v) for v in plan.start_state.positions]
-    for c in plan.candidates:
-        traj = c.trajectory
+    if trajectory_msgs is not None and len(trajectory_msgs) != len(plan.candidates):
+        raise ValueError(f"{len(trajectory_msgs)} trajectory messages for {len(plan.candidates)} candidates")
+    for i, c in enumerate(plan.candidates):
         record.candidates.append(Candidate(
             index=c.index, policy_provider=c.policy_provider, policy_candidate_index=c.policy_candidate_index,
-            trajectory=trajectory_to_msg(traj.joint_names, traj.positions, traj.velocities, traj.times_s),
+            trajectory=(trajectory_msgs[i] if trajectory_msgs is not None else candidate_trajectory_msg(c.trajectory)),
             score=float(c.score) if c.score is not None else float("nan"), feasible=c.feasible,
             violations=list(c.violations), raw_shape=list(c.raw_shape), raw_digest=c.raw_digest))
     return record

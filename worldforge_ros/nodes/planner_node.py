@@ -34,9 +34,9 @@ from worldforge_ros.core.wiring import JointMap, camera_sources
 from worldforge_ros.msg import Observation, PlanRecord
 from worldforge_ros.msg import ProviderEvent as ProviderEventMsg
 from worldforge_ros.nodes.awaiting import SentRequest, keep_awake, wait_for, wait_until
-from worldforge_ros.nodes.conversions import (compressed_to_image, event_to_msg, ns_to_time, numpy_to_tensor,
-                                              observation_from_msg, observation_to_msg, plan_record_msg,
-                                              tensor_to_numpy, time_to_ns)
+from worldforge_ros.nodes.conversions import (candidate_trajectory_msg, compressed_to_image, event_to_msg,
+                                              ns_to_time, numpy_to_tensor, observation_from_msg, observation_to_msg,
+                                              plan_record_msg, tensor_to_numpy, time_to_ns)
 from worldforge_ros.nodes.evidence_qos import EVENTS_QOS, PLANS_QOS
 from worldforge_ros.nodes.params import declare_and_validate
 from worldforge_ros.nodes.spin import EXECUTOR_PARAM, run_node
@@ -357,9 +357,14 @@ class PlannerNode(Node):
         def ask_scorer(scorer: str, candidates: np.ndarray) -> Any:
             return self._ask_scorer(policy_msg, request_id, deadline, scorer, candidates)
 
+        trajectory_msgs: list = []
+
+        def while_scoring(pooled: list) -> None:  # work that does not depend on the scores
+            trajectory_msgs[:] = [candidate_trajectory_msg(p.candidate.trajectory) for p in pooled]
+
         outcome = await self.core.plan(settings, observation, ask_policies, ask_scorer, run_id=self.run_id,
-                                       request_id=request_id, replies=replies)
-        record = plan_record_msg(outcome.plan)
+                                       request_id=request_id, replies=replies, while_scoring=while_scoring)
+        record = plan_record_msg(outcome.plan, trajectory_msgs)
         self._plans_pub.publish(record)
         return record
 
