@@ -194,3 +194,29 @@ def test_garbage_and_unknown_generation_are_typed():
     assert err.value.code == ErrorCode.PROVIDER_CONTRACT_VIOLATION
     with pytest.raises(RequestError):
         check_generation("n1")
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(dtype=st.sampled_from([np.float32, np.float64, np.int64, np.uint8, np.bool_, ">f8"]),
+                  shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5)),
+       st.booleans())
+def test_npy_replies_decode_like_np_load(array, fortran):
+    """Replies in npy form (n1.5/n1.6) skip np.load's header evaluation when the header is np.save's plain form:
+    the result must be what np.load gives, for any shape, byte order and memory order."""
+    source = np.asfortranarray(array) if fortran else array
+    buffer = io.BytesIO()
+    np.save(buffer, source, allow_pickle=False)
+    expected = np.load(io.BytesIO(buffer.getvalue()), allow_pickle=False)
+    message = msgpack.packb({"a": {"__ndarray_class__": True, "as_npy": buffer.getvalue()}}, use_bin_type=True)
+    got = Gr00tCodec("n1.6").unpack(message)["a"]
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_truncated_npy_reply_is_a_contract_violation():
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((4, 7), dtype=np.float32), allow_pickle=False)
+    message = msgpack.packb({"__ndarray_class__": True, "as_npy": buffer.getvalue()[:-4]}, use_bin_type=True)
+    with pytest.raises(ProviderError) as err:
+        Gr00tCodec("n1.6").unpack(message)
+    assert err.value.code == ErrorCode.PROVIDER_CONTRACT_VIOLATION
