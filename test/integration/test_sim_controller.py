@@ -91,3 +91,33 @@ def test_cancel_stops_motion(ros_graph, node_processes):
     res = ros_graph.wait(handle.get_result_async())
     assert res.status == GoalStatus.STATUS_CANCELED
     assert feedback[-1].feedback.actual.positions[0] < 2.0
+
+
+@pytest.mark.parametrize("module, cls", [("sim_controller", "SimController"), ("approval_node", "ApprovalNode")])
+def test_a_destroyed_node_leaves_no_action_entities_in_the_graph(ros_graph, tmp_path, module, cls):
+    """rclpy's destroy_node leaves action servers and clients alive while the process lives: a destroyed
+    simulated controller kept answering the graph as a second server (a gate then refused as CONTROLLER_AMBIGUOUS).
+    Nodes with actions destroy them first."""
+    import importlib
+
+    import rclpy
+    from rclpy.context import Context
+
+    node_cls = getattr(importlib.import_module(f"worldforge_ros.nodes.{module}"), cls)
+    overrides = {"evidence_dir": str(tmp_path / "ev"), "record_evidence": False} if module == "approval_node" else {}
+    from rclpy.parameter import Parameter
+
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        node = node_cls(namespace="/destroy_probe", context=context,
+                        parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
+        topic = ("/destroy_probe/sim_controller/follow_joint_trajectory/_action/status" if module == "sim_controller"
+                 else "/destroy_probe/worldforge/execute/_action/status")
+        observer = ros_graph.node
+        assert wait_until(lambda: len(observer.get_publishers_info_by_topic(topic)) == 1, timeout=15)
+        node.destroy_node()  # the context (and its DDS participant) stays up, as in a composed process
+        assert wait_until(lambda: not observer.get_publishers_info_by_topic(topic), timeout=15), \
+            observer.get_publishers_info_by_topic(topic)
+    finally:
+        context.try_shutdown()

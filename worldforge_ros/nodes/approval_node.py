@@ -45,7 +45,7 @@ from worldforge_ros.nodes.params import declare_and_validate
 from worldforge_ros.nodes.plan_previews import PlanPreviews
 from worldforge_ros.nodes.policy_runner import PolicyRunner
 from worldforge_ros.nodes.record_sources import RecordSources
-from worldforge_ros.nodes.spin import run_node
+from worldforge_ros.nodes.spin import destroy_actions, run_node
 from worldforge_ros.nodes.recorder import EvidenceRecorder
 from worldforge_ros.action import ExecutePlan
 from worldforge_ros.srv import Approve
@@ -435,6 +435,7 @@ class ApprovalNode(Node):
             self.previews.close()
         if self.recorder is not None:
             self.recorder.close()
+        destroy_actions(self)
         super().destroy_node()
 
 

@@ -38,7 +38,7 @@ from worldforge_ros.nodes.conversions import ns_to_time, trajectory_arrays
 from worldforge_ros.nodes.jtc_goal import (ENDPOINT_PARAMS, SUCCEEDED, JtcGoalChecks, refuse_real_controller_name,
                                            tick_verdict)
 from worldforge_ros.nodes.params import declare_and_validate
-from worldforge_ros.nodes.spin import run_node
+from worldforge_ros.nodes.spin import destroy_actions, run_node
 from worldforge_ros.scene import EMBODIMENT_JOINTS, HOME, SceneUnavailable
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -249,6 +249,7 @@ class SceneSim(JtcGoalChecks, Node):
         self._stopping.set()  # ends a running trajectory at once (as canceled) and the physics/camera threads
         for th in self._threads:
             th.join(timeout=2.0)
+        destroy_actions(self)
         super().destroy_node()
 
 

@@ -31,7 +31,7 @@ from worldforge_ros.nodes.conversions import trajectory_arrays
 from worldforge_ros.nodes.jtc_goal import (ENDPOINT_PARAMS, SUCCEEDED, JtcGoalChecks, refuse_real_controller_name,
                                            tick_verdict)
 from worldforge_ros.nodes.params import declare_and_validate
-from worldforge_ros.nodes.spin import run_node
+from worldforge_ros.nodes.spin import destroy_actions, run_node
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -151,6 +151,7 @@ class SimController(JtcGoalChecks, Node):
 
     def destroy_node(self) -> None:
         self._stopping.set()  # ends a running trajectory at once (as canceled)
+        destroy_actions(self)
         super().destroy_node()
 
 

@@ -147,6 +147,16 @@ def node_help(name: str, description: str, groups: ParamGroups) -> str:
     return "\n".join(lines) + "\n"
 
 
+def destroy_actions(node: Any) -> None:
+    """Destroy the node's action servers and clients. ``Node.destroy_node`` leaves waitables alone, so their
+    entities (an action server's status publisher ...) stay in the ROS graph for as long as the process lives:
+    a second "server" that makes a gate refuse as CONTROLLER_AMBIGUOUS. Nodes with actions call this first."""
+    for waitable in list(node.waitables):
+        destroy = getattr(waitable, "destroy", None)
+        if callable(destroy):
+            destroy()
+
+
 def rclpy_version() -> tuple[int, ...]:
     """rclpy's release as a tuple (pip wheels: the distribution's metadata; a ROS install: its package.xml);
     ``()`` when neither tells."""
