@@ -50,6 +50,40 @@ def test_bringup_composes_the_profile_with_its_parameters(name):
         context.try_shutdown()
 
 
+def test_composed_bringup_runs_planner_and_providers_on_the_events_executor():
+    """Awaiting nodes (planner, providers) get an EventsExecutor thread; the gate and the simulated controller (a
+    running trajectory holds its thread) stay on the multi-threaded executor."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import MultiThreadedExecutor
+
+    from worldforge_ros.nodes.bringup import composed_executors, create_nodes
+
+    profile = apply_arguments(load_profile("dry_run"), evidence_dir="/tmp/wfros-profile-test")
+    for spec in profile.nodes:
+        if spec.lifecycle:
+            spec.parameters["autostart"] = False
+        if spec.executable == "approval_node":
+            spec.parameters["record_evidence"] = False
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        nodes = create_nodes(profile, context=context)
+        multi, background = composed_executors(nodes)
+        assert isinstance(multi, MultiThreadedExecutor) and len(background) == 1
+        on_events = sorted(n.get_name() for n in background[0].get_nodes())
+        on_multi = sorted(n.get_name() for n in multi.get_nodes())
+        assert on_events == sorted(s.name for s in profile.nodes
+                                   if s.executable in ("planner_node", "provider_node"))
+        assert on_multi == sorted(s.name for s in profile.nodes if s.executable in ("approval_node", "sim_controller"))
+        for executor in (multi, *background):
+            executor.shutdown()
+        for node in nodes:
+            node.destroy_node()
+    finally:
+        context.try_shutdown()
+
+
 def test_launch_arguments_are_applied_like_bringup():
     profile = apply_arguments(load_profile("dry_run"), execution_enabled=True, evidence_dir="/data/ev",
                               controller_action="/arm/fjt", use_sim_controller=False)

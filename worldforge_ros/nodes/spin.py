@@ -263,9 +263,17 @@ def init(args: Sequence[str] | None) -> None:
         signal.signal(sig, _request_stop)
 
 
-def spin_until_shutdown(executor: Any, nodes: list[Any], on_exit: Callable[[Any], None] | None = None) -> None:
+def spin_until_shutdown(executor: Any, nodes: list[Any], on_exit: Callable[[Any], None] | None = None,
+                        background: Sequence[Any] = ()) -> None:
     """Spin until SIGINT/SIGTERM (see :func:`init`) or external shutdown, then run ``on_exit`` on each node,
-    destroy the nodes (last created first, while the context is still valid) and shut rclpy down."""
+    destroy the nodes (last created first, while the context is still valid) and shut rclpy down.
+
+    ``background`` executors (other nodes of the same process) spin on their own threads and are shut down
+    before any node is destroyed."""
+    threads = [threading.Thread(target=_spin_forever, args=(bg,), name=f"executor-{i}", daemon=True)
+               for i, bg in enumerate(background)]
+    for thread in threads:
+        thread.start()
     try:
         while not _STOP.is_set() and rclpy.ok():
             # Slices of SPIN_SLICE_S: the signal handler runs between them. Not spin_once: that returns after every
@@ -278,8 +286,25 @@ def spin_until_shutdown(executor: Any, nodes: list[Any], on_exit: Callable[[Any]
         if rclpy.ok():
             raise
     finally:
+        for bg in background:
+            bg.shutdown()
+        for thread in threads:
+            thread.join(timeout=5.0)
         for node in reversed(nodes):
             if on_exit is not None:
                 on_exit(node)
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def _spin_forever(executor: Any) -> None:
+    """A background executor's thread: spin until the executor or the context is shut down."""
+    while rclpy.ok() and not _STOP.is_set():
+        try:
+            executor.spin_until_future_complete(Future(), timeout_sec=SPIN_SLICE_S)
+        except (ExternalShutdownException, RCLError):
+            return
+        except Exception as exc:  # noqa: BLE001 - rclpy raises its ShutdownException once shut down
+            if type(exc).__name__ == "ShutdownException":
+                return
+            raise
