@@ -13,6 +13,17 @@ LAUNCH = ROOT / "launch" / "plan_and_review.launch.py"
 PROFILES = sorted(p.stem for p in (ROOT / "config").glob("*.yaml") if p.stem != "embodiments")
 
 
+def _inert_profile(name):
+    """The profile with launch defaults, built to be composed in-process without loading a model or a bag."""
+    profile = apply_arguments(load_profile(name), evidence_dir="/tmp/wfros-profile-test")
+    for spec in profile.nodes:
+        if spec.lifecycle:
+            spec.parameters["autostart"] = False
+        if spec.executable == "approval_node":
+            spec.parameters["record_evidence"] = False
+    return profile
+
+
 def test_profiles_exist():
     assert {"dry_run", "lerobot_lewm", "gr00t_lewm"} <= set(PROFILES)
 
@@ -24,12 +35,7 @@ def test_bringup_composes_the_profile_with_its_parameters(name):
 
     from worldforge_ros.nodes.bringup import create_nodes
 
-    profile = apply_arguments(load_profile(name), evidence_dir="/tmp/wfros-profile-test")
-    for spec in profile.nodes:  # do not load models here: compare parameters only
-        if spec.lifecycle:
-            spec.parameters["autostart"] = False
-        if spec.executable == "approval_node":
-            spec.parameters["record_evidence"] = False
+    profile = _inert_profile(name)
     context = Context()
     rclpy.init(context=context)
     try:
@@ -59,12 +65,7 @@ def test_composed_bringup_runs_planner_and_providers_on_the_events_executor():
 
     from worldforge_ros.nodes.bringup import composed_executors, create_nodes
 
-    profile = apply_arguments(load_profile("dry_run"), evidence_dir="/tmp/wfros-profile-test")
-    for spec in profile.nodes:
-        if spec.lifecycle:
-            spec.parameters["autostart"] = False
-        if spec.executable == "approval_node":
-            spec.parameters["record_evidence"] = False
+    profile = _inert_profile("dry_run")
     context = Context()
     rclpy.init(context=context)
     try:
