@@ -1,15 +1,55 @@
 """GR00T transport: our client's round trip vs raw pyzmq REQ/REP with identical bytes. Target <= 1.2x.
 
-Both sides talk to the same local Gr00tTestPeer. The raw baseline sends the exact request bytes our codec
-produced (encoded once, outside the timing) and waits for the reply bytes without decoding; ours builds the
-observation from ROS-side data, encodes, sends, decodes and checks the reply.
+Both sides talk to the same local Gr00tTestPeer running in its own process (a policy server always is), calls
+interleaved (one of ours, one raw). The raw baseline sends
+the exact request bytes our codec produced (encoded once, outside the timing) and waits for the reply bytes without
+decoding; ours builds the observation from ROS-side data, encodes, sends, decodes and checks the reply.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import signal
 import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
-from common import quick, summary, timed, write_result
+from common import ROOT, quick, summary, timed, write_result
+from ros_harness import node_env
+
+
+class PeerProcess:
+    """test/helpers/gr00t_peer_server.py in its own process (as a policy server is): a GIL of its own, so neither
+    side of the comparison pays for the peer's decoding inside the client's interpreter."""
+
+    def __init__(self, generation: str) -> None:
+        self.token_file = tempfile.NamedTemporaryFile("w", suffix=".token", delete=False)
+        self.token_file.write(secrets.token_hex(16))
+        self.token_file.close()
+        self.token = Path(self.token_file.name).read_text().strip()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "test" / "helpers" / "gr00t_peer_server.py"), "--host", "127.0.0.1",
+             "--token-file", self.token_file.name, "--generation", generation],
+            stdout=subprocess.PIPE, text=True, env=node_env())
+        line = self.proc.stdout.readline()
+        if not line.startswith("PEER "):
+            self.close()
+            raise SystemExit(f"GR00T peer did not start: {line!r}")
+        info = json.loads(line[5:])
+        self.host, self.port = info["host"], int(info["port"])
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.unlink(self.token_file.name)
 
 
 def case(generation: str, height: int, width: int, cameras: int, n: int) -> dict:
@@ -19,21 +59,21 @@ def case(generation: str, height: int, width: int, cameras: int, n: int) -> dict
     from worldforge_ros.core.observation import ImageData, ObservationData
     from worldforge_ros.providers.gr00t import Gr00tPolicy
     from worldforge_ros.providers.gr00t.codec import Gr00tCodec
-    from worldforge_ros.testing.gr00t_peer import Gr00tTestPeer, sample_observation
+    from worldforge_ros.testing.gr00t_peer import sample_observation
 
     base = sample_observation(height, width)
     images = tuple(ImageData(f"cam{i}", "rgb8", base.images[0].pixels) for i in range(cameras))
     obs = ObservationData(stamp_ns=1, task=base.task, joint_names=base.joint_names,
                           joint_positions=base.joint_positions, images=images)
-    with Gr00tTestPeer(generation=generation, max_requests=10_000) as peer:
+    peer = PeerProcess(generation)
+    try:
         bridge = Gr00tObservationBridge(generation, state_joints={"arm": obs.joint_names})
         policy = Gr00tPolicy(host=peer.host, port=peer.port, generation=generation, env={}, bridge=bridge,
-                             action_keys=("joint_position",), timeout_ms=5000)
-        ours = timed(lambda: policy.select_actions(obs, 1, "predict_chunk"), n)
+                             action_keys=("joint_position",), timeout_ms=5000, api_token=peer.token)
         codec = Gr00tCodec(generation)
         payload = bridge.build(obs)
         data = payload if generation == "n1.5" else {"observation": payload}
-        request = codec.encode_request("get_action", data)
+        request = codec.encode_request("get_action", data, api_token=peer.token)
         context = zmq.Context.instance()
         sock = context.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
@@ -41,14 +81,25 @@ def case(generation: str, height: int, width: int, cameras: int, n: int) -> dict
 
         def raw():
             sock.send(request)
-            sock.recv()
+            reply = sock.recv()
+            assert b"Unauthorized" not in reply[:64]
 
-        baseline = timed(raw, n)
+        def ours():
+            policy.select_actions(obs, 1, "predict_chunk")
+
+        timed(raw, 0, warmup=10)
+        timed(ours, 0, warmup=10)
+        mine, baseline = [], []
+        for _ in range(n):  # interleaved: both see the same machine state
+            mine += timed(ours, 1, warmup=0)
+            baseline += timed(raw, 1, warmup=0)
         sock.close(linger=0)
         policy.close()
+    finally:
+        peer.close()
     return {"generation": generation, "image": [height, width], "cameras": cameras, "request_bytes": len(request),
-            "ours": summary(ours), "raw_pyzmq": summary(baseline),
-            "ratio": round(statistics.median(ours) / statistics.median(baseline), 3)}
+            "ours": summary(mine), "raw_pyzmq": summary(baseline),
+            "ratio": round(statistics.median(mine) / statistics.median(baseline), 3)}
 
 
 def main() -> int:
