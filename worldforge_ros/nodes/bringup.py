@@ -23,7 +23,7 @@ from rclpy.parameter import Parameter
 from worldforge_ros.core.errors import ErrorCode, RequestError, WorldForgeRosError
 from worldforge_ros.core.profiles import LOG_LEVELS, PROFILES, Profile, apply_arguments, load_profile
 from worldforge_ros.core.workspace import new_run_id
-from worldforge_ros.nodes.spin import events_executor_supported, init, spin_until_shutdown
+from worldforge_ros.nodes.spin import events_executor, init, runs_on_events, spin_until_shutdown
 
 NODE_CLASSES = {
     "provider_node": ("worldforge_ros.nodes.provider_node", "ProviderNode"),
@@ -178,21 +178,13 @@ def composed_executors(nodes: list[Any]) -> tuple[Any, list[Any]]:
     Why not one multi-threaded executor for all: rclpy's MultiThreadedExecutor resubmits every awaiting task to its
     pool on each pass instead of waiting (measured: 1,500 queued resubmissions, composed plans at 160-370 ms
     against 10 ms with one process per node)."""
-    events_nodes = [n for n in nodes if n.has_parameter("executor") and n.get_parameter("executor").value == "events"]
+    events_nodes = [n for n in nodes if runs_on_events(n)]
     multi = MultiThreadedExecutor(num_threads=4, context=nodes[0].context if nodes else None)
     background: list[Any] = []
-    if events_nodes and events_executor_supported():
-        from rclpy.experimental import EventsExecutor  # noqa: PLC0415
-
-        events = EventsExecutor(context=events_nodes[0].context)
-        for node in events_nodes:
-            events.add_node(node)
-        background.append(events)
-    else:
-        events_nodes = []
+    if events_nodes:
+        background.append(events_executor(events_nodes[0].context))
     for node in nodes:
-        if node not in events_nodes:
-            multi.add_node(node)
+        (background[0] if node in events_nodes else multi).add_node(node)
     return multi, background
 
 

@@ -264,13 +264,12 @@ class PlannerNode(Node):
         clients = {name: self._client(SelectActions, name, "policy") for name in providers}
         for name, client in clients.items():
             await self._ready(client, name, deadline)
-        futures = {name: client.call_async(SelectActions.Request(
-            observation=obs_msg, num_candidates=n, mode=mode, request_id=request_id, run_id=self.run_id))
-            for name, client in clients.items()}
-        answers = await wait_for(self, futures, deadline, self._group)
-        for name, fut in futures.items():
-            if not fut.done():
-                clients[name].remove_pending_request(fut)
+        sent = {name: SentRequest(self, client, SelectActions.Request(
+            observation=obs_msg, num_candidates=n, mode=mode, request_id=request_id, run_id=self.run_id),
+            deadline, self._group) for name, client in clients.items()}
+        answers = await wait_for(self, {name: s.future for name, s in sent.items()}, deadline, self._group)
+        for request in sent.values():
+            request.close()  # forgets the ones still pending at the deadline
         return {name: self._policy_reply(name, ans) for name, ans in answers.items()}
 
     def _policy_reply(self, name: str, ans: Any) -> ProviderReply:

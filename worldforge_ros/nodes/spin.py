@@ -15,7 +15,8 @@ import rclpy
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor, ShutdownException,
+                              SingleThreadedExecutor)
 
 from worldforge_ros.core.errors import WorldForgeRosError
 from worldforge_ros.core.parameters import ParamSpec
@@ -194,20 +195,32 @@ def events_executor_supported(version: tuple[int, ...] | None = None) -> bool:
     return True
 
 
+def runs_on_events(node: Any) -> bool:
+    """Whether ``node`` asks for the EventsExecutor (``executor:=events``, :data:`EXECUTOR_PARAM`) and this rclpy
+    can run it; a node that asks on an rclpy that cannot gets a warning (it runs multi-threaded)."""
+    if not node.has_parameter("executor") or node.get_parameter("executor").value != "events":
+        return False
+    if events_executor_supported():
+        return True
+    node.get_logger().warning(f"executor:=events needs rclpy with async callbacks in its EventsExecutor "
+                              f"(this is {'.'.join(map(str, rclpy_version())) or 'unknown'}): using multi_threaded")
+    return False
+
+
+def events_executor(context: Any) -> Any:
+    """rclpy's EventsExecutor on ``context`` (check :func:`runs_on_events` first)."""
+    from rclpy.experimental import EventsExecutor  # noqa: PLC0415
+
+    return EventsExecutor(context=context)
+
+
 def make_executor(node: Any, *, threads: int | None = None, single_threaded: bool = False) -> tuple[Any, str]:
-    """The executor for ``node`` and its kind: the node's ``executor`` parameter when it declares one
-    (:data:`EXECUTOR_PARAM`), else single- or multi-threaded as the caller says."""
+    """The executor for ``node`` and its kind: the EventsExecutor when :func:`runs_on_events`, else single- or
+    multi-threaded as the caller says."""
     if single_threaded:
         return SingleThreadedExecutor(context=node.context), "single_threaded"
-    wanted = node.get_parameter("executor").value if node.has_parameter("executor") else "multi_threaded"
-    if wanted == "events":
-        if events_executor_supported():
-            from rclpy.experimental import EventsExecutor  # noqa: PLC0415
-
-            return EventsExecutor(context=node.context), "events"
-        node.get_logger().warning(f"executor:=events needs rclpy with async callbacks in its EventsExecutor "
-                                  f"(this is {'.'.join(map(str, rclpy_version())) or 'unknown'}): "
-                                  "using multi_threaded")
+    if runs_on_events(node):
+        return events_executor(node.context), "events"
     return MultiThreadedExecutor(num_threads=threads, context=node.context), "multi_threaded"
 
 
@@ -276,10 +289,7 @@ def spin_until_shutdown(executor: Any, nodes: list[Any], on_exit: Callable[[Any]
         thread.start()
     try:
         while not _STOP.is_set() and rclpy.ok():
-            # Slices of SPIN_SLICE_S: the signal handler runs between them. Not spin_once: that returns after every
-            # callback, and this loop's checks then cost the planner ~12 % of its CPU (py-spy, 2026-12-02). A
-            # fresh never-completed future per slice (its done callbacks would pile up on a reused one).
-            executor.spin_until_future_complete(Future(), timeout_sec=SPIN_SLICE_S)
+            _spin_slice(executor)  # the signal handler runs between slices
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except RCLError:  # SIGINT shut the context down while the executor was building its wait set
@@ -297,14 +307,17 @@ def spin_until_shutdown(executor: Any, nodes: list[Any], on_exit: Callable[[Any]
         rclpy.try_shutdown()
 
 
+def _spin_slice(executor: Any) -> None:
+    """Spin ``executor`` for up to SPIN_SLICE_S. Not spin_once: that returns after every callback, and the caller's
+    loop checks then cost the planner ~12 % of its CPU (py-spy, 2026-12-02). A fresh never-completed future per
+    slice (its done callbacks would pile up on a reused one)."""
+    executor.spin_until_future_complete(Future(), timeout_sec=SPIN_SLICE_S)
+
+
 def _spin_forever(executor: Any) -> None:
     """A background executor's thread: spin until the executor or the context is shut down."""
     while rclpy.ok() and not _STOP.is_set():
         try:
-            executor.spin_until_future_complete(Future(), timeout_sec=SPIN_SLICE_S)
-        except (ExternalShutdownException, RCLError):
+            _spin_slice(executor)
+        except (ShutdownException, ExternalShutdownException, RCLError):
             return
-        except Exception as exc:  # noqa: BLE001 - rclpy raises its ShutdownException once shut down
-            if type(exc).__name__ == "ShutdownException":
-                return
-            raise
