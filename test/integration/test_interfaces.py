@@ -121,6 +121,36 @@ def test_trajectory_conversion_round_trips_exactly(dtype):
     np.testing.assert_allclose(got_times, times, atol=1e-9)
 
 
+def test_trajectory_points_filled_slot_by_slot_equal_constructed_ones():
+    """The planner fills JointTrajectoryPoint/Duration slots directly (the generated constructors re-check every
+    field): the message must be the one the public constructors build, settable and checked the same way after."""
+    import array
+
+    import numpy as np
+    from builtin_interfaces.msg import Duration
+    from trajectory_msgs.msg import JointTrajectoryPoint
+
+    from worldforge_ros.nodes import conversions
+
+    assert conversions._POINT_DIRECT and conversions._DURATION_DIRECT  # else the test below checks nothing new
+    rng = np.random.default_rng(5)
+    pos, vel = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    times = np.array([0.1, 0.2, 1.0, 1.5, 2.000000001])
+    msg = conversions.trajectory_to_msg(["a", "b", "c"], pos, vel, times)
+    for k, point in enumerate(msg.points):
+        ns = int(round(times[k] * 1e9))
+        built = JointTrajectoryPoint(positions=array.array("d", pos[k]), velocities=array.array("d", vel[k]),
+                                     time_from_start=Duration(sec=ns // 10**9, nanosec=ns % 10**9))
+        assert point == built and repr(point) == repr(built)
+        assert point.time_from_start.sec == ns // 10**9 and point.time_from_start.nanosec == ns % 10**9
+        assert len(point.accelerations) == 0 and len(point.effort) == 0
+        assert getattr(point, "_check_fields", None) == getattr(built, "_check_fields", None)
+    msg.points[0].positions = [1.0, 2.0, 3.0]  # the setters still work on a slot-filled point
+    assert list(msg.points[0].positions) == [1.0, 2.0, 3.0]
+    with pytest.raises(ValueError):
+        conversions.trajectory_to_msg(["a", "b", "c"], pos, vel, times[:4])
+
+
 def test_nodes_offer_the_qos_the_bag_records():
     from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 

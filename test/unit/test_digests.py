@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worldforge_ros.core.digests import (GENESIS_DIGEST, ChainLinkRecord, HashChain, canonical_json, digest_json,
-                                         is_digest, tensor_digest, verify_chain)
+                                         is_digest, tensor_digest, tensor_digests, verify_chain)
 
 
 def test_canonical_json_is_order_free_compact_and_refuses_nan():
@@ -68,3 +68,11 @@ def test_verify_from_a_given_head():
     records = chain([b"a", b"b", b"c"])
     assert verify_chain(records[:1], GENESIS_DIGEST).ok
     assert not verify_chain(records[1:]).ok
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["<f8", ">f8", "<f4", "<i8", "u1"]), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3))
+def test_tensor_digests_equal_each_items_tensor_digest(dtype, n, h, d):
+    batch = (np.arange(n * h * d) * 1.5 - 3).reshape(n, h, d).astype(dtype)
+    assert tensor_digests(batch) == [tensor_digest(batch[i]) for i in range(n)]
+    assert len(set(tensor_digests(batch))) == n

@@ -391,3 +391,64 @@ def test_property_contract_never_pads_or_projects(raw):
     with pytest.raises(TranslatorError) as exc:
         PROP.translate(raw)
     assert code_of(exc) == (ErrorCode.ACTION_DIM_MISMATCH if d != 3 else ErrorCode.HORIZON_MISMATCH)
+
+
+# ---- the batch equals one candidate at a time -------------------------------------------------------------------
+def one_at_a_time(translator, raw, start=None, max_steps=0):
+    """What translating each candidate alone gives (the per-candidate path the batch replaced)."""
+    checked = translator.check(raw, start, max_steps=max_steps)
+    steps, start_pos = checked.steps, checked.start_positions
+    times = translator.dt * np.arange(1, steps + 1)
+    out = []
+    for i, chunk in enumerate(checked.raw[:, :steps].astype(np.float64)):
+        positions = translator.targets(chunk, start_pos)
+        traj = TrajectoryData(translator.joint_names, positions,
+                              velocities_from_positions(positions, translator.dt, start_pos), times)
+        bad = feasibility_violations(traj, translator.limits, translator.margin, start_pos,
+                                     translator.max_start_distance) if translator.limits is not None else []
+        out.append((traj, tuple(bad), tensor_digest(checked.raw[i])))
+    return out
+
+
+BATCH_LIMITS = {"position_min": [-1.0, -0.5, 0.0], "position_max": [1.0, 0.5, 2.0], "velocity_max": [3.0, 2.0, 5.0]}
+
+
+@settings(max_examples=80, deadline=None)
+@given(hnp.arrays(np.float64, st.tuples(st.integers(1, 5), st.just(4), st.just(3)), elements=st.floats(-1.2, 2.2)),
+       st.sampled_from(["absolute", "delta", "relative"]), st.sampled_from([0.0, 0.1]),
+       st.sampled_from([None, 0.3]), st.integers(0, 4), st.booleans())
+def test_property_batch_translation_equals_one_candidate_at_a_time(raw, semantics, margin, max_start, max_steps,
+                                                                    limited):
+    translator = JointSpaceTranslator("batch", ["a", "b", "c"], 4, 0.25, semantics,
+                                      BATCH_LIMITS if limited else None, margin if limited else 0.0, max_start)
+    start = StartState(("c", "a", "b"), [0.5, 0.1, -0.2])
+    got = translator.translate(raw, start, max_steps=max_steps)
+    want = one_at_a_time(translator, raw, start, max_steps)
+    assert len(got) == len(want)
+    for cand, (traj, bad, digest) in zip(got, want):
+        assert cand.trajectory == traj and cand.trajectory.to_json() == traj.to_json()
+        assert cand.violations == bad and cand.feasible == (not bad)
+        assert cand.raw_digest == digest and cand.raw_shape == raw.shape[1:]
+        assert not cand.trajectory.positions.flags.writeable and not cand.trajectory.velocities.flags.writeable
+
+
+def test_a_subclass_whose_targets_take_one_chunk_still_translates_batches():
+    class FirstJointOnly(JointSpaceTranslator):
+        def targets(self, chunk, start):
+            assert chunk.ndim == 2, "called with one chunk at a time"
+            out = np.zeros_like(chunk)
+            out[:, 0] = chunk[:, 0]
+            return out
+
+    translator = FirstJointOnly("first", ["a", "b"], 3, 0.1)
+    raw = np.arange(12, dtype=np.float64).reshape(2, 3, 2)
+    got = translator.translate(raw)
+    np.testing.assert_array_equal(got[1].trajectory.positions, [[6.0, 0.0], [8.0, 0.0], [10.0, 0.0]])
+
+
+def test_first_non_finite_candidate_is_named_in_a_batch():
+    translator = JointSpaceTranslator("arm", ["a"], 2, 0.1, "delta")
+    raw = np.array([[[1.0], [1.0]], [[1e308], [1e308]], [[1e308], [1e308]]])
+    with pytest.raises(TranslatorError) as exc:
+        translator.translate(raw, StartState(("a",), [0.0]))
+    assert code_of(exc) == ErrorCode.NON_FINITE_ACTION and exc.value.details.get("candidate") == 1

@@ -88,6 +88,19 @@ def tensor_digest(array: np.ndarray) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def tensor_digests(batch: np.ndarray) -> list[str]:
+    """``tensor_digest`` of each ``batch[i]`` (one header for the whole batch)."""
+    arr = np.ascontiguousarray(batch)
+    le = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+    header = canonical_json({"dtype": arr.dtype.name, "shape": list(arr.shape[1:])}).encode("utf-8") + b"\n"
+    out = []
+    for item in le:
+        h = hashlib.sha256(header)
+        h.update(item.tobytes(order="C"))
+        out.append("sha256:" + h.hexdigest())
+    return out
+
+
 def is_digest(value: str) -> bool:
     """Whether ``value`` looks like ``sha256:<64 lower-case hex>``."""
     return (isinstance(value, str) and len(value) == 71 and value.startswith("sha256:")

@@ -150,3 +150,44 @@ def feasibility_violations(traj: TrajectoryData, limits: JointLimits, margin: fl
         violations += [f"start_distance:{traj.joint_names[j]}" for j in range(traj.num_joints)
                        if not dist[j] <= max_start_distance]
     return violations
+
+
+def batch_violations(trajectories: Sequence[TrajectoryData], positions: np.ndarray, velocities: np.ndarray,
+                     limits: JointLimits, margin: float = 0.0, start_positions: np.ndarray | None = None,
+                     max_start_distance: float | None = None) -> list[list[str]]:
+    """:func:`feasibility_violations` of each trajectory of a batch that shares joint names and times
+    (``positions``/``velocities`` ``(N, T, J)``, the trajectories' own arrays stacked).
+
+    One vectorized pass finds the candidates that may violate anything; only those are named one by one by
+    :func:`feasibility_violations`, so every result is exactly the per-trajectory one."""
+    if not trajectories:
+        return []
+    first = trajectories[0]
+    pos = np.asarray(positions, dtype=np.float64)
+    vel = np.asarray(velocities, dtype=np.float64)
+    times = first.times_s
+    index = {n: i for i, n in enumerate(limits.joint_names)}
+    known = [j for j, n in enumerate(first.joint_names) if n in index]
+    shared_bad = (len(known) != first.num_joints or not (times[0] > 0.0 and bool(np.all(np.diff(times) > 0.0)))
+                  or not np.all(np.isfinite(times)))
+    if shared_bad or start_positions is not None and np.asarray(start_positions).size != first.num_joints:
+        return [feasibility_violations(t, limits, margin, start_positions, max_start_distance) for t in trajectories]
+    lo, hi, speed = limits.allowed(margin)
+    sel = [index[first.joint_names[j]] for j in known]
+    lo, hi, speed = lo[sel], hi[sel], speed[sel]
+    with np.errstate(invalid="ignore", over="ignore"):
+        suspect = ~(np.isfinite(pos).all(axis=(1, 2)) & np.isfinite(vel).all(axis=(1, 2)))
+        suspect |= ((pos < lo) | (pos > hi) | (np.abs(vel) > speed)).any(axis=(1, 2))
+        start = None if start_positions is None else np.asarray(start_positions, dtype=np.float64).reshape(-1)
+        first_prev = np.broadcast_to(start, pos[:, :1].shape) if start is not None else pos[:, :1]
+        prev = np.concatenate([first_prev, pos[:, :-1]], axis=1)
+        t_prev = np.concatenate([[0.0], times[:-1]])
+        seg = (pos - prev) / (times - t_prev)[:, None]
+        if start is None:
+            seg[:, 0] = 0.0
+        suspect |= (np.abs(seg) > speed).any(axis=(1, 2))
+        suspect |= (vel[:, -1] != 0.0).any(axis=1)
+        if start is not None and max_start_distance is not None:
+            suspect |= ~(np.abs(pos[:, 0] - start) <= max_start_distance).all(axis=1)
+    return [feasibility_violations(t, limits, margin, start_positions, max_start_distance) if bad else []
+            for t, bad in zip(trajectories, suspect.tolist())]

@@ -107,6 +107,29 @@ class TrajectoryData:
             raise TranslatorError(f"times_s shape {list(times.shape)} is not ({pos.shape[0]},)",
                                   ErrorCode.TRANSLATOR_CONTRACT_VIOLATION)
 
+    @classmethod
+    def batch(cls, joint_names: Sequence[str], positions: np.ndarray, velocities: np.ndarray,
+              times_s: np.ndarray) -> list["TrajectoryData"]:
+        """One trajectory per leading index of ``positions``/``velocities`` ``(N, T, J)`` sharing ``times_s``: the
+        structure is checked once for the batch, then each trajectory holds read-only views of one private copy."""
+        pos = _float_matrix(positions, "positions")
+        vel = _float_matrix(velocities, "velocities")
+        if pos.ndim != 3 or pos.shape[0] < 1:
+            raise TranslatorError(f"batch positions shape {list(pos.shape)} is not (N>=1, T, J)",
+                                  ErrorCode.TRANSLATOR_CONTRACT_VIOLATION)
+        first = cls(tuple(joint_names), pos[0], vel[0], times_s)  # checks names, shapes and times once
+        if vel.shape != pos.shape:
+            raise TranslatorError(f"velocities shape {list(vel.shape)} differs from positions {list(pos.shape)}",
+                                  ErrorCode.TRANSLATOR_CONTRACT_VIOLATION)
+        out = [first]
+        for i in range(1, pos.shape[0]):
+            traj = object.__new__(cls)
+            for name, value in (("joint_names", first.joint_names), ("positions", pos[i]), ("velocities", vel[i]),
+                                ("times_s", first.times_s)):
+                object.__setattr__(traj, name, value)
+            out.append(traj)
+        return out
+
     @property
     def num_points(self) -> int:
         return int(self.positions.shape[0])

@@ -14,9 +14,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .digests import tensor_digest
+from .digests import tensor_digests
 from .errors import ErrorCode, RequestError, TranslatorError
-from .feasibility import JointLimits, check_margin, feasibility_violations
+from .feasibility import JointLimits, batch_violations, check_margin
 from .trajectory import StartState, TrajectoryData
 
 SEMANTICS = ("absolute", "delta", "relative")
@@ -114,20 +114,21 @@ class CheckedActions:
 
 
 def velocities_from_positions(positions: np.ndarray, dt: float, start: np.ndarray | None = None) -> np.ndarray:
-    """Velocities consistent with ``positions`` ``(T, J)`` sampled every ``dt`` from t=dt; the final one is 0.
+    """Velocities consistent with ``positions`` ``(..., T, J)`` sampled every ``dt`` from t=dt; the final one is 0.
 
     Interior points use central differences; the first point uses the start state at t=0 as its previous
-    neighbour when given (central difference), else a forward difference.
+    neighbour when given (central difference), else a forward difference. Leading axes are candidates: each
+    gets exactly what it would get alone.
     """
     pos = np.asarray(positions, dtype=np.float64)
     vel = np.zeros_like(pos)
-    if pos.shape[0] >= 2:
-        vel[1:-1] = (pos[2:] - pos[:-2]) / (2.0 * dt)
+    if pos.shape[-2] >= 2:
+        vel[..., 1:-1, :] = (pos[..., 2:, :] - pos[..., :-2, :]) / (2.0 * dt)
         if start is not None:
-            vel[0] = (pos[1] - np.asarray(start, dtype=np.float64)) / (2.0 * dt)
+            vel[..., 0, :] = (pos[..., 1, :] - np.asarray(start, dtype=np.float64)) / (2.0 * dt)
         else:
-            vel[0] = (pos[1] - pos[0]) / dt
-        vel[-1] = 0.0
+            vel[..., 0, :] = (pos[..., 1, :] - pos[..., 0, :]) / dt
+        vel[..., -1, :] = 0.0
     return vel
 
 
@@ -149,6 +150,11 @@ class EmbodimentTranslator:
     def targets(self, chunk: np.ndarray, start: np.ndarray | None) -> np.ndarray:
         """Joint targets ``(T, J)`` for one float64 chunk ``(T, D)``."""
         raise NotImplementedError
+
+    def targets_batch(self, chunks: np.ndarray, start: np.ndarray | None) -> np.ndarray:
+        """Joint targets ``(N, T, J)`` for float64 chunks ``(N, T, D)``: :meth:`targets` per chunk unless a
+        subclass does the whole batch at once (the built-in translators do)."""
+        return np.stack([self.targets(chunk, start) for chunk in chunks])
 
     def contract_summary(self, raw_action_shape: Sequence[int] | None = None) -> dict[str, Any]:
         """The contract summary plus joint names, dt, limits, margin and start-distance bound."""
@@ -173,27 +179,31 @@ class EmbodimentTranslator:
         return CheckedActions(raw, steps, start_pos)
 
     def translate_checked(self, checked: CheckedActions) -> list[TranslatedCandidate]:
-        """Translate every candidate of actions that passed :meth:`check` (trajectory, feasibility, digest)."""
+        """Translate every candidate of actions that passed :meth:`check` (trajectory, feasibility, digest).
+
+        The whole batch goes through numpy at once; each candidate gets exactly what translating it alone gives."""
         raw, steps, start_pos = checked.raw, checked.steps, checked.start_positions
         times = self.dt * np.arange(1, steps + 1, dtype=np.float64)
-        out = []
-        for i in range(raw.shape[0]):
-            chunk = raw[i, :steps].astype(np.float64)
-            with np.errstate(over="ignore", invalid="ignore"):
-                positions = self.targets(chunk, start_pos)
-                velocities = velocities_from_positions(positions, self.dt, start_pos)
-            if not (np.all(np.isfinite(positions)) and np.all(np.isfinite(velocities))):
-                raise TranslatorError(f"candidate {i}: raw action magnitudes overflow to non-finite positions or "
-                                      "velocities", ErrorCode.NON_FINITE_ACTION, candidate=i)
-            traj = TrajectoryData(self.joint_names, positions, velocities, times)
-            violations: list[str] = []
-            if self.limits is not None:
-                violations = feasibility_violations(traj, self.limits, self.margin, start_pos, self.max_start_distance)
-            else:
+        chunks = raw[:, :steps].astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            positions = np.asarray(self.targets_batch(chunks, start_pos), dtype=np.float64)
+            velocities = velocities_from_positions(positions, self.dt, start_pos)
+        finite = np.isfinite(positions).all(axis=(1, 2)) & np.isfinite(velocities).all(axis=(1, 2))
+        if not finite.all():
+            i = int(np.argmin(finite))
+            raise TranslatorError(f"candidate {i}: raw action magnitudes overflow to non-finite positions or "
+                                  "velocities", ErrorCode.NON_FINITE_ACTION, candidate=i)
+        trajectories = TrajectoryData.batch(self.joint_names, positions, velocities, times)
+        if self.limits is not None:
+            violations = batch_violations(trajectories, positions, velocities, self.limits, self.margin, start_pos,
+                                          self.max_start_distance)
+        else:
+            for traj in trajectories:
                 traj.validate()
-            out.append(TranslatedCandidate(traj, not violations, tuple(violations), tuple(int(s) for s in raw[i].shape),
-                                           tensor_digest(raw[i])))
-        return out
+            violations = [[] for _ in trajectories]
+        shape = tuple(int(s) for s in raw.shape[1:])
+        return [TranslatedCandidate(traj, not bad, tuple(bad), shape, digest)
+                for traj, bad, digest in zip(trajectories, violations, tensor_digests(raw))]
 
     def translate(self, raw_actions: Any, start: StartState | None = None, embodiment_tag: str = "",
                   max_steps: int = 0) -> list[TranslatedCandidate]:
@@ -252,8 +262,13 @@ class JointSpaceTranslator(EmbodimentTranslator):
             return chunk
         assert start is not None  # translate() enforces it
         if self.semantics == "delta":
-            return start[None, :] + np.cumsum(chunk, axis=0)
-        return start[None, :] + chunk
+            return start + np.cumsum(chunk, axis=-2)
+        return start + chunk
+
+    def targets_batch(self, chunks: np.ndarray, start: np.ndarray | None) -> np.ndarray:
+        if type(self).targets in _STEPWISE_TARGETS:  # elementwise along the step axis: a batch is the same arithmetic
+            return self.targets(chunks, start)
+        return super().targets_batch(chunks, start)  # a subclass's own targets may expect one chunk
 
     @classmethod
     def from_config(cls, name: str, spec: Mapping[str, Any]) -> "JointSpaceTranslator":
@@ -298,6 +313,10 @@ class PushTPlanarTranslator(JointSpaceTranslator):
                    spec.get("scale", 0.001), spec.get("velocity_max", 1.0), spec.get("margin", 0.0),
                    spec.get("max_start_distance"), tuple(spec.get("joint_names") or ("pusht_x", "pusht_y")),
                    spec.get("workspace_px", 512.0), spec.get("metadata"))
+
+
+_STEPWISE_TARGETS = (JointSpaceTranslator.targets, PushTPlanarTranslator.targets)
+"""``targets`` implementations that take ``(..., T, D)`` as well as one chunk."""
 
 
 def _horizon(name: str, spec: Mapping[str, Any]) -> int:
