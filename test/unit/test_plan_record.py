@@ -201,3 +201,8 @@ def test_splicing_refuses_a_placeholder_that_is_not_there_exactly_once():
     for value in ({"a": 1}, {"a": "P", "b": "P"}):
         with pytest.raises(ValueError):
             canonical_json_spliced(value, {"P": "0"})
+    # several placeholders, in any order of the mapping: each lands where its own placeholder was
+    assert canonical_json_spliced({"z": ["Q", "P"], "a": "R"}, {"P": "1", "Q": "[2]", "R": "{}"}) == \
+        '{"a":{},"z":[[2],1]}'
+    with pytest.raises(ValueError):  # one placeholder's quoted text inside another's: refused, not garbled
+        canonical_json_spliced({"a": 'x"b'}, {'x"b': "1", "b": "2"})

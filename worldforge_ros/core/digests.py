@@ -56,12 +56,22 @@ def canonical_json_spliced(value: Any, fragments: Mapping[str, str]) -> str:
     value with the fragments' values in place, without serializing them again. Placeholders must be unguessable
     (e.g. hold a random nonce); one that is not found exactly once is a ValueError."""
     text = canonical_json(value)
+    spots = []
     for placeholder, fragment in fragments.items():
         quoted = canonical_json(placeholder)
-        if text.count(quoted) != 1:
-            raise ValueError(f"placeholder {placeholder!r} found {text.count(quoted)} times, not once")
-        text = text.replace(quoted, fragment)
-    return text
+        found = text.count(quoted)  # counted in the text without the fragments: small
+        if found != 1:
+            raise ValueError(f"placeholder {placeholder!r} found {found} times, not once")
+        start = text.index(quoted)
+        spots.append((start, start + len(quoted), fragment))
+    pieces, at = [], 0
+    for start, end, fragment in sorted(spots):
+        if start < at:
+            raise ValueError("placeholders overlap in the serialized value")
+        pieces += [text[at:start], fragment]
+        at = end
+    pieces.append(text[at:])
+    return "".join(pieces)
 
 
 def sha256_digest(data: bytes | str) -> str:

@@ -1,16 +1,21 @@
 """Await other nodes' answers inside ``async def`` callbacks without ever blocking an executor thread.
 
 rclpy runs coroutine callbacks as tasks: ``await future`` yields the thread to other callbacks until the future
-completes. rclpy has no awaitable sleep or timeout, so deadlines are one-shot timers that complete a wrapper
-future. One helper for the planner, the gate and every later runner.
+completes. rclpy has no awaitable sleep or timeout, so deadlines complete a wrapper future from a timer: one
+steady-clock timer per node (:class:`Deadlines`) re-armed for the earliest pending deadline, because creating
+and destroying a timer per request makes every executor rebuild its entity set twice per request. One helper for
+the planner, the gate and every later runner.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import time
 from typing import Any, Callable, Mapping
 
+from rclpy.clock import Clock, ClockType
 from rclpy.task import Future
 
 POLL_PERIOD_S = 0.05
@@ -39,6 +44,93 @@ def _wake(_future: Future) -> None:
     """No-op done callback: its scheduling is what wakes the executor."""
 
 
+class _Deadline:
+    """One pending deadline of :class:`Deadlines` (``cancel()`` to drop it)."""
+
+    __slots__ = ("when", "fire", "cancelled")
+
+    def __init__(self, when: float, fire: Callable[[], None]) -> None:
+        self.when, self.fire, self.cancelled = when, fire, False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Deadlines:
+    """Every pending deadline of one node on one steady-clock timer, armed for the earliest of them.
+
+    ``add(when, fire)`` (``when`` on ``time.monotonic()``) calls ``fire()`` from the node's executor once ``when``
+    has passed, unless the returned handle was cancelled first. The timer is created once and re-armed
+    (period + reset) or cancelled, never destroyed per request. Steady clock: a paused simulation clock
+    (``use_sim_time``) must not stop deadlines."""
+
+    def __init__(self, node: Any, callback_group: Any = None) -> None:
+        self._node, self._group = node, callback_group
+        self._lock = threading.Lock()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._order = itertools.count()
+        self._timer: Any = None
+        self._armed_for: float | None = None
+
+    @classmethod
+    def of(cls, node: Any, callback_group: Any = None) -> "Deadlines":
+        """The node's scheduler (made on first use; later callers share it)."""
+        with _DEADLINES_LOCK:
+            found = getattr(node, "_wfros_deadlines", None)
+            if found is None:
+                found = cls(node, callback_group)
+                node._wfros_deadlines = found
+            return found
+
+    def add(self, when: float, fire: Callable[[], None]) -> _Deadline:
+        entry = _Deadline(when, fire)
+        with self._lock:
+            heapq.heappush(self._heap, (when, next(self._order), entry))
+            self._arm()
+        return entry
+
+    def pending(self) -> int:
+        """Deadlines not yet fired nor cancelled (for tests and diagnostics)."""
+        with self._lock:
+            return sum(1 for _, _, e in self._heap if not e.cancelled)
+
+    def _arm(self) -> None:  # lock held
+        while self._heap and self._heap[0][2].cancelled:
+            heapq.heappop(self._heap)
+        if not self._heap:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._armed_for = None
+            return
+        when = self._heap[0][0]
+        if self._armed_for is not None and self._armed_for <= when:
+            return  # already armed no later than this deadline
+        period_ns = max(1_000, int((when - time.monotonic()) * 1e9))
+        if self._timer is None:
+            self._timer = self._node.create_timer(period_ns / 1e9, self._on_timer, callback_group=self._group,
+                                                  clock=Clock(clock_type=ClockType.STEADY_TIME))
+        else:
+            self._timer.timer_period_ns = period_ns
+            self._timer.reset()
+        self._armed_for = when
+
+    def _on_timer(self) -> None:
+        due = []
+        with self._lock:
+            now = time.monotonic()
+            while self._heap and self._heap[0][0] <= now:
+                entry = heapq.heappop(self._heap)[2]
+                if not entry.cancelled:
+                    due.append(entry)
+            self._armed_for = None
+            self._arm()
+        for entry in due:
+            entry.fire()
+
+
+_DEADLINES_LOCK = threading.Lock()
+
+
 class _Latch:
     """A future that completes once: when enough of the watched futures are done, or at the deadline."""
 
@@ -49,13 +141,11 @@ class _Latch:
         self.future: Future = Future(executor=node.executor)
         self.future.add_done_callback(_wake)
         self._lock = threading.Lock()
-        self._node = node
-        self._timer = None
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        self._deadline = None
+        if deadline - time.monotonic() <= 0:
             self.fire(False)
         else:
-            self._timer = node.create_timer(remaining, lambda: self.fire(False), callback_group=callback_group)
+            self._deadline = Deadlines.of(node, callback_group).add(deadline, lambda: self.fire(False))
 
     def fire(self, value: bool) -> None:
         with self._lock:
@@ -63,10 +153,9 @@ class _Latch:
                 self.future.set_result(value)
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._node.destroy_timer(self._timer)
-            self._timer = None
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
 
 
 async def wait_for(node: Any, futures: Mapping[str, Future], deadline: float, callback_group: Any = None, *,
