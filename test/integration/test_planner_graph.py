@@ -51,6 +51,14 @@ def test_plan_with_reference_providers(ros_graph, node_processes):
     ros_graph.node.create_subscription(ProviderEvent, "/worldforge/events", late.append, EVENTS_QOS)
     assert wait_until(lambda: set(plan.event_digests) <= {e.digest for e in late}), (plan.event_digests, late)
     assert len(plan.event_digests) == len([e for e in resp.events if e.provider != "planner"])  # the providers'
+    # The planner's own event says where the time went: every stage of the core plus the record.
+    import json
+
+    from worldforge_ros.core.planning import STAGES
+
+    own = json.loads(resp.events[-1].metadata_json)
+    assert resp.events[-1].provider == "planner" and sorted(own["stages_ms"]) == sorted([*STAGES, "record"])
+    assert 0.0 < sum(own["stages_ms"].values()) <= resp.events[-1].duration_ms
 
 
 def _nan_observation():
@@ -122,8 +130,6 @@ def test_inactive_provider_gives_typed_error(ros_graph, node_processes):
 
 
 def test_provider_killed_mid_plan_times_out_then_recovers_after_restart(ros_graph, node_processes):
-    from worldforge_ros.srv import Plan
-
     goal = "[0.1, -0.6, 0.1, -2.2, 0.1, 1.7, 0.9]"
     slow = provider(node_processes, "reference", "-p", f"reference.goal_positions:={goal}",
                     "-p", "reference.max_step:=0.05", "-p", "reference.latency_s:=3.0")

@@ -4,13 +4,14 @@ pipeline, joint maps, and the typed errors of each step (plain asyncio, no rclpy
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
 
 from worldforge_ros.core.errors import ErrorCode, WorldForgeRosError
 from worldforge_ros.core.observation import ObservationData
-from worldforge_ros.core.planning import PlannerDefaults, PlanningCore, ProviderReply, resolve_settings
+from worldforge_ros.core.planning import STAGES, PlannerDefaults, PlanningCore, ProviderReply, resolve_settings
 from worldforge_ros.core.translator_registry import TranslatorRegistry
 from worldforge_ros.core.wiring import JointMap, camera_sources, parse_pairs
 
@@ -260,3 +261,25 @@ def test_wiring_entries_are_parsed_strictly():
         assert err.value.code == ErrorCode.INVALID_ARGUMENT
     with pytest.raises(WorldForgeRosError):
         camera_sources(["a=/t", "b=/t"])
+
+
+def test_stages_say_where_the_time_went(core):
+    """Every stage of STAGES is reported, in order; a slow policy and a slow scorer land in their own stages."""
+    chunks = {"p1": _chunks(4, GOAL, 1)}
+    fast = _distance_scorer(GOAL)
+
+    async def slow_policies(names, n):
+        await asyncio.sleep(0.05)
+        return await _policies(chunks)(names, n)
+
+    async def slow_scorer(name, candidates):
+        await asyncio.sleep(0.08)
+        return await fast(name, candidates)
+
+    started = time.perf_counter()
+    outcome = _run(core, resolve_settings(DEFAULTS), _observation(), slow_policies, slow_scorer)
+    elapsed_ms = (time.perf_counter() - started) * 1000.0
+    stages = outcome.stages_ms
+    assert list(stages) == list(STAGES) and all(v >= 0.0 for v in stages.values())
+    assert stages["policies"] >= 50.0 and stages["score_wait"] >= 70.0  # the scorer's sleep outlasts translation
+    assert sum(stages.values()) <= elapsed_ms

@@ -106,10 +106,23 @@ work; an ``async def`` works too (it sends when awaited)."""
 
 @dataclass
 class PlanOutcome:
-    """A finished plan and the provider replies it was built from (their events go into the response)."""
+    """A finished plan, the provider replies it was built from (their events go into the response) and where the
+    time went: ``stages_ms`` (see :data:`STAGES`)."""
 
     plan: PlanData
     replies: list[ProviderReply] = field(default_factory=list)
+    stages_ms: dict[str, float] = field(default_factory=dict)
+
+
+STAGES = {
+    "policies": "asking the policies until every answer is in (their round trips)",
+    "score_request": "checking the chunks against the translator contract and sending the one score request",
+    "translate": "translating every candidate (while the scorer works)",
+    "serialize": "each trajectory's canonical JSON and the caller's while_scoring work (while the scorer works)",
+    "score_wait": "waiting for the scorer's answer after that work, and ranking",
+    "assemble": "assembling the plan",
+}
+"""The planning core's stages, in order, as reported in :attr:`PlanOutcome.stages_ms`."""
 
 
 def _failed(reply: ProviderReply, role: str) -> ProviderError:
@@ -147,8 +160,10 @@ class PlanningCore:
             raise RequestError("the observation has no joint state: a plan needs a start state",
                                ErrorCode.OBSERVATION_MISSING)
         start = StartState(observation.joint_names, observation.joint_positions)
+        clock = _StageClock()
 
         answers = await ask_policies(settings.policies, settings.candidates_per_policy)
+        clock.lap("policies")
         got.extend(answers[name] for name in settings.policies if name in answers)
         missing = [name for name in settings.policies if name not in answers]
         if missing:
@@ -171,17 +186,21 @@ class PlanningCore:
         # The scorer needs only the raw chunks: ask it first, translate while it works (its round trip would
         # otherwise leave this thread idle), then await its answer.
         pending = None if settings.scorer == NO_SCORER else ask_scorer(settings.scorer, np.concatenate(raws, axis=0))
+        clock.lap("score_request")
         try:
             pooled = pool_candidates([(name, [self._robot_named(self._checked(c, start))
                                               for c in translator.translate_checked(ok)]) for name, ok in checked])
+            clock.lap("translate")
             for p in pooled:
                 p.candidate.trajectory.to_json()  # cached: the plan's canonical JSON splices it in
             if while_scoring is not None:
                 while_scoring(pooled)
+            clock.lap("serialize")
         except BaseException:
             _discard(pending)
             raise
         selection = await self._rank(settings, pooled, pending, got)
+        clock.lap("score_wait")
         robot_start = StartState(self.joint_map.to_robot(start.joint_names), start.positions)
         plan = PlanData.from_selection(
             pooled, selection, start_state=robot_start, task=observation.task, embodiment=translator.name,
@@ -189,7 +208,8 @@ class PlanningCore:
             max_steps=settings.max_steps, event_digests=[r.event_digest for r in got if r.event_digest],
             translator_contract=translator.contract_summary(list(raws[0].shape[1:]) if raws else None),
             created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        return PlanOutcome(plan, got)
+        clock.lap("assemble")
+        return PlanOutcome(plan, got, clock.laps)
 
     def _checked(self, candidate: Any, start: StartState) -> Any:
         if self.feasibility is None or not candidate.feasible:
@@ -220,6 +240,19 @@ class PlanningCore:
             raise _failed(reply, "score provider")
         return select_candidate(feasible, list(reply.scores), int(reply.best_index), bool(reply.lower_is_better),
                                 settings.scorer)
+
+
+class _StageClock:
+    """Milliseconds between successive ``lap(name)`` calls (a monotonic clock)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._at = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round((now - self._at) * 1000.0, 3)
+        self._at = now
 
 
 def _discard(pending: Any) -> None:

@@ -320,14 +320,15 @@ class PlannerNode(Node):
         resp.run_id, resp.selected_index = self.run_id, -1
         replies: list[ProviderReply] = []
         try:
-            record = await self._plan(req, request_id, started, replies)
+            record, stages_ms = await self._plan(req, request_id, started, replies)
             resp.success, resp.error_code, resp.error_message = True, 0, ""
             resp.plan_id, resp.plan_digest = record.plan_id, record.plan_digest
             resp.candidates, resp.selected_index = record.candidates, record.selected_index
             resp.lower_is_better, resp.start_state = record.lower_is_better, record.start_state
             own = self._emit("success", started, request_id, {"plan_digest": record.plan_digest,
                                                               "candidate_count": len(record.candidates),
-                                                              "selected_index": record.selected_index}, "")
+                                                              "selected_index": record.selected_index,
+                                                              "stages_ms": stages_ms}, "")
         except Exception as exc:  # the one error boundary: typed errors as they are, anything else INTERNAL_ERROR
             err = as_typed(exc)
             if err.code == ErrorCode.INTERNAL_ERROR:
@@ -340,7 +341,9 @@ class PlannerNode(Node):
         self.plans_served += 1
         return resp
 
-    async def _plan(self, req: Plan.Request, request_id: str, started: float, replies: list) -> Any:
+    async def _plan(self, req: Plan.Request, request_id: str, started: float, replies: list) -> tuple[Any, dict]:
+        """The plan record (published) and where the time went: the core's stages plus ``record`` (building and
+        publishing the record); the success event carries them as ``stages_ms``."""
         settings = resolve_settings(self._defaults(), policies=list(req.policy_providers),
                                     scorer=req.score_provider, embodiment=req.embodiment,
                                     candidates_per_policy=int(req.candidates_per_policy), max_steps=int(req.max_steps),
@@ -363,9 +366,11 @@ class PlannerNode(Node):
 
         outcome = await self.core.plan(settings, observation, ask_policies, ask_scorer, run_id=self.run_id,
                                        request_id=request_id, replies=replies, while_scoring=while_scoring)
+        recorded_from = time.perf_counter()
         record = plan_record_msg(outcome.plan, trajectory_msgs)
         self._plans_pub.publish(record)
-        return record
+        stages = dict(outcome.stages_ms, record=round((time.perf_counter() - recorded_from) * 1000.0, 3))
+        return record, stages
 
     def _emit(self, phase: str, started: float, request_id: str, meta: dict, message: str) -> ProviderEventMsg:
         ev = ProviderEvent.build("planner", "plan", phase, method="PLAN", target=names.PLAN_SERVICE,
