@@ -15,9 +15,15 @@ ORDER = ("plan_overhead", "concurrent_plans", "policy_run_latency", "evidence_pl
 def baseline(data: dict) -> str:
     name = data["name"]
     if name == "plan_overhead":
+        where = data.get("where_the_time_goes_ms")
+        order = ("policies", "score_request", "translate", "serialize", "score_wait", "assemble", "record",
+                 "rest_of_callback", "outside_callback")  # as a plan runs (the JSON keeps them sorted)
+        stages = "" if not where else "; medians in ms: " + ", ".join(
+            f"{k.replace('_', ' ')} {where[k]}" for k in sorted(where, key=lambda k: (k not in order, order.index(k)
+                                                                                    if k in order else 0, k)))
         return (f"bare rclpy 3 round trips {data['baseline_bare_rclpy_3_round_trips']['median_ms']} ms; "
                 f"plan {data['plan']['median_ms']} ms (p99 {data['plan']['p99_ms']}), compute "
-                f"{data['provider_compute_ms']} ms; p99 ratio {data['ratio_p99']}")
+                f"{data['provider_compute_ms']} ms; p99 ratio {data['ratio_p99']}{stages}")
     if name == "concurrent_plans":
         return "; ".join(f"{k}: 16 at once {v['burst_wall_ms_median']} ms (p99 {v['burst_p99_ms']}) vs 16 sequential "
                          f"{v['sequential_16_wall_ms_median']} ms (p99 {v['sequential_p99_ms']}) = {v['wall_ratio']}x"
