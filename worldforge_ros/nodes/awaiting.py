@@ -218,7 +218,8 @@ class SentRequest:
 
 
 async def sleep(node: Any, seconds: float, callback_group: Any = None) -> None:
-    """Yield the executor thread for ``seconds`` (a one-shot timer; rclpy has no awaitable sleep)."""
+    """Yield the executor thread for ``seconds`` (a deadline of the node's :class:`Deadlines`; rclpy has no awaitable
+    sleep)."""
     latch = _Latch(node, time.monotonic() + seconds, callback_group)
     try:
         await latch.future
