@@ -76,3 +76,15 @@ def test_bringup_help_without_rclpy(capsys):
     out = capsys.readouterr().out
     for word in ("--profile", "--evidence-dir", "--ros-args", "dry_run", "<node> --help"):
         assert word in out
+
+
+def test_bringup_gil_switch_interval_option(capsys):
+    from worldforge_ros.nodes import bringup
+
+    assert bringup.parse_args([]).gil_switch_interval_ms == bringup.COMPOSED_SWITCH_INTERVAL_MS < 5.0
+    assert bringup.parse_args(["--gil-switch-interval-ms", "5"]).gil_switch_interval_ms == 5.0
+    for bad in ("0", "-1", "nan", "fast"):
+        with pytest.raises(SystemExit) as exit_info:
+            bringup.parse_args(["--gil-switch-interval-ms", bad])
+        assert exit_info.value.code == 2
+    assert "--gil-switch-interval-ms" in capsys.readouterr().err

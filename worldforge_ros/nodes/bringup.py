@@ -1,5 +1,5 @@
-"""bringup: a whole profile composed in ONE process (planner and providers on an EventsExecutor thread, the rest on a
-MultiThreadedExecutor; see :func:`composed_executors`).
+"""bringup: a whole profile composed in ONE process (planner and providers each on an EventsExecutor thread of its
+own, the rest on a MultiThreadedExecutor; see :func:`composed_executors`).
 
 For machines without ``ros2 launch`` (launch_ros is not on PyPI). Reads the same profile YAML as
 ``plan_and_review.launch.py`` and applies the same launch arguments (worldforge_ros.core.profiles), so both
@@ -7,7 +7,8 @@ front ends start the same node set with the same parameters.
 
     bringup --profile dry_run [--namespace NS] [--params-file FILE] [--execution-enabled] [--evidence-dir DIR]
             [--controller-action NAME] [--controller-action-type auto|control_msgs|worldforge_ros]
-            [--use-sim-controller | --no-sim-controller] [--use-sim-time] [--log-level LEVEL] [--ros-args ...]
+            [--use-sim-controller | --no-sim-controller] [--use-sim-time] [--log-level LEVEL]
+            [--gil-switch-interval-ms MS] [--ros-args ...]
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ NODE_CLASSES = {
 }
 # Start order: the controller and providers first, the gate last (it records what the others publish).
 ORDER = ("sim_controller", "scene_sim", "provider_node", "planner_node", "approval_node")
+COMPOSED_SWITCH_INTERVAL_MS = 0.1
+"""The composed graph's GIL switch interval. Its nodes hand work to each other across threads of one interpreter,
+and each hand-off waits for the thread holding the GIL to let go: with Python's 5 ms a plan took 86 ms, with
+0.5 ms 47 ms, 0.2 ms 23 ms, 0.1 ms 19 ms (reference providers, gate recording, 2-core host, 2026-12-02)."""
 
 
 HELP_EPILOG = """\
@@ -71,7 +76,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="your ROS 2 parameter file (keyed by node name, '/**' allowed): overrides the profile")
     parser.add_argument("--use-sim-time", action="store_true", default=None, help="every node uses /clock")
     parser.add_argument("--log-level", default=None, choices=LOG_LEVELS, help="log level of every node")
+    parser.add_argument("--gil-switch-interval-ms", type=_positive_ms, default=COMPOSED_SWITCH_INTERVAL_MS,
+                        help="how long one thread of this single interpreter may hold the GIL while another waits "
+                             f"(default {COMPOSED_SWITCH_INTERVAL_MS}; Python's own: 5)")
     return parser.parse_args(argv)
+
+
+def _positive_ms(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1000.0:
+        raise argparse.ArgumentTypeError(f"{text} is not in (0, 1000] ms")
+    return value
 
 
 def resolved_profile(args: argparse.Namespace) -> Profile:
@@ -149,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     ros_args = rclpy.utilities.remove_ros_args(argv)[1:]
     args = parse_args(ros_args)
+    sys.setswitchinterval(args.gil_switch_interval_ms / 1000.0)
     if args.log_level:
         argv += ["--ros-args", "--log-level", args.log_level]
     init(argv)
@@ -171,20 +187,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def composed_executors(nodes: list[Any]) -> tuple[Any, list[Any]]:
-    """The executors of a composed graph: the nodes that ask for it (``executor:=events``: planner, providers;
-    every callback awaits or is short) on one EventsExecutor spun on its own thread, the others (gate, simulated
-    controllers: a running trajectory holds its thread) on a multi-threaded executor in the main thread.
+    """The executors of a composed graph: each node that asks for it (``executor:=events``: planner, providers;
+    every callback awaits or is short) on an EventsExecutor of its own, spun on its own thread; the others (gate,
+    simulated controllers: a running trajectory holds its thread) on a multi-threaded executor in the main thread.
 
     Why not one multi-threaded executor for all: rclpy's MultiThreadedExecutor resubmits every awaiting task to its
     pool on each pass instead of waiting (measured: 1,500 queued resubmissions, composed plans at 160-370 ms
-    against 10 ms with one process per node)."""
+    against 10 ms with one process per node). Why not one EventsExecutor for planner and providers: a request
+    written from the executor's own thread reaches a server of the same executor through Fast DDS's intra-process
+    delivery, and is only served at a later wake-up (provider round trips of 30-60 ms, measured; 4-6 ms with an
+    executor per node)."""
     events_nodes = [n for n in nodes if runs_on_events(n)]
     multi = MultiThreadedExecutor(num_threads=4, context=nodes[0].context if nodes else None)
     background: list[Any] = []
-    if events_nodes:
-        background.append(events_executor(events_nodes[0].context))
     for node in nodes:
-        (background[0] if node in events_nodes else multi).add_node(node)
+        if node in events_nodes:
+            background.append(events_executor(node.context))
+            background[-1].add_node(node)
+        else:
+            multi.add_node(node)
     return multi, background
 
 
