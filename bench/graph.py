@@ -25,22 +25,25 @@ class Graph:
         self.procs[name] = NodeProcess(argv, name, self.logs, node_env()).start()
         return self.procs[name]
 
-    def node(self, executable: str, name: str, *params: str) -> NodeProcess:
-        return self.start(name, installed_executable(executable) + ["--ros-args", "-r", f"__node:={name}", *params])
+    def node(self, executable: str, name: str, *params: str, namespace: str = "") -> NodeProcess:
+        remaps = ["-r", f"__node:={name}"] + (["-r", f"__ns:=/{namespace}"] if namespace else [])
+        key = f"{namespace}_{name}" if namespace else name
+        return self.start(key, installed_executable(executable) + ["--ros-args", *remaps, *params])
 
-    def reference(self, candidates: int = 8) -> None:
+    def reference(self, candidates: int = 8, namespace: str = "") -> None:
+        """Reference policy + scorer + planner; in ``namespace`` (every name is relative) when given."""
         self.node("provider_node", "provider_reference", "-p", "provider:=reference",
-                  "-p", f"reference.goal_positions:={GOAL}", "-p", "reference.max_step:=0.05")
+                  "-p", f"reference.goal_positions:={GOAL}", "-p", "reference.max_step:=0.05", namespace=namespace)
         self.node("provider_node", "provider_reference_scorer", "-p", "provider:=reference_scorer",
-                  "-p", f"reference_scorer.goal_positions:={GOAL}")
-        self.node("planner_node", "planner", "-p", f"candidates_per_policy:={candidates}")
+                  "-p", f"reference_scorer.goal_positions:={GOAL}", namespace=namespace)
+        self.node("planner_node", "planner", "-p", f"candidates_per_policy:={candidates}", namespace=namespace)
 
     def echo(self) -> None:
         self.start("echo", [sys.executable, str(ROOT / "bench" / "echo_server.py")])
 
-    def approval(self, evidence_dir: str) -> None:
+    def approval(self, evidence_dir: str, namespace: str = "") -> None:
         self.node("approval_node", "approval", "-p", f"evidence_dir:={evidence_dir}",
-                  "-p", "controller_action:=/bench/none")
+                  "-p", "controller_action:=/bench/none", namespace=namespace)
 
     def stop(self, name: str) -> None:
         self.procs.pop(name).stop()
