@@ -97,7 +97,7 @@ def test_fuzzed_requests_get_typed_answers_and_nothing_moves(ros_graph, gate):
 
 def _rosout(ros_graph):
     from rcl_interfaces.msg import Log
-    from rclpy.qos import QoSProfile
+    from rclpy.qos import DurabilityPolicy, QoSProfile
 
     lines, lock = [], threading.Lock()
 
@@ -105,7 +105,10 @@ def _rosout(ros_graph):
         with lock:
             lines.append(msg.msg)
 
-    ros_graph.node.create_subscription(Log, "/rosout", on_log, QoSProfile(depth=1000))
+    # Transient local, like rcl's rosout publishers (depth 1000, 10 s lifespan): a line logged while discovery of
+    # this subscription is still under way (the gate's "approval gate up" at startup) is delivered on matching.
+    ros_graph.node.create_subscription(Log, "/rosout", on_log,
+                                       QoSProfile(depth=1000, durability=DurabilityPolicy.TRANSIENT_LOCAL))
     return lines
 
 
