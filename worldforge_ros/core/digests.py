@@ -88,14 +88,7 @@ def digest_json(value: Any) -> str:
 
 def tensor_digest(array: np.ndarray) -> str:
     """Digest over dtype, shape and C-order little-endian bytes of ``array``."""
-    arr = np.ascontiguousarray(array)
-    le = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
-    header = canonical_json({"dtype": arr.dtype.name, "shape": list(arr.shape)}).encode("utf-8")
-    h = hashlib.sha256()
-    h.update(header)
-    h.update(b"\n")
-    h.update(le.tobytes(order="C"))
-    return "sha256:" + h.hexdigest()
+    return tensor_digests(np.asarray(array)[None])[0]
 
 
 def tensor_digests(batch: np.ndarray) -> list[str]:

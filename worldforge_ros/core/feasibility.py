@@ -152,19 +152,18 @@ def feasibility_violations(traj: TrajectoryData, limits: JointLimits, margin: fl
     return violations
 
 
-def batch_violations(trajectories: Sequence[TrajectoryData], positions: np.ndarray, velocities: np.ndarray,
-                     limits: JointLimits, margin: float = 0.0, start_positions: np.ndarray | None = None,
+def batch_violations(trajectories: Sequence[TrajectoryData], limits: JointLimits, margin: float = 0.0,
+                     start_positions: np.ndarray | None = None,
                      max_start_distance: float | None = None) -> list[list[str]]:
-    """:func:`feasibility_violations` of each trajectory of a batch that shares joint names and times
-    (``positions``/``velocities`` ``(N, T, J)``, the trajectories' own arrays stacked).
+    """:func:`feasibility_violations` of each trajectory of a batch that shares joint names and times.
 
     One vectorized pass finds the candidates that may violate anything; only those are named one by one by
     :func:`feasibility_violations`, so every result is exactly the per-trajectory one."""
     if not trajectories:
         return []
     first = trajectories[0]
-    pos = np.asarray(positions, dtype=np.float64)
-    vel = np.asarray(velocities, dtype=np.float64)
+    pos = np.stack([t.positions for t in trajectories])
+    vel = np.stack([t.velocities for t in trajectories])
     times = first.times_s
     index = {n: i for i, n in enumerate(limits.joint_names)}
     known = [j for j, n in enumerate(first.joint_names) if n in index]

@@ -195,8 +195,7 @@ class EmbodimentTranslator:
                                   "velocities", ErrorCode.NON_FINITE_ACTION, candidate=i)
         trajectories = TrajectoryData.batch(self.joint_names, positions, velocities, times)
         if self.limits is not None:
-            violations = batch_violations(trajectories, positions, velocities, self.limits, self.margin, start_pos,
-                                          self.max_start_distance)
+            violations = batch_violations(trajectories, self.limits, self.margin, start_pos, self.max_start_distance)
         else:
             for traj in trajectories:
                 traj.validate()

@@ -194,13 +194,14 @@ _DURATION_DIRECT, _DURATION_EXTRA = _direct_construction(Duration, ("_sec", "_na
 def _trajectory_point(positions: array.array, velocities: array.array, ns: int) -> JointTrajectoryPoint:
     """One point; filled slot by slot when the generated class allows it (3.5x faster than its constructor, whose
     per-field setters re-check values that are float64 arrays by construction): equal messages either way."""
+    sec, nanosec = divmod(ns, 1_000_000_000)
     if not (_POINT_DIRECT and _DURATION_DIRECT):
         return JointTrajectoryPoint(positions=positions, velocities=velocities,
-                                    time_from_start=Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000))
+                                    time_from_start=Duration(sec=sec, nanosec=nanosec))
     stamp = Duration.__new__(Duration)
     for name, value in _DURATION_EXTRA.items():
         setattr(stamp, name, value)
-    stamp._sec, stamp._nanosec = ns // 1_000_000_000, ns % 1_000_000_000
+    stamp._sec, stamp._nanosec = sec, nanosec
     point = JointTrajectoryPoint.__new__(JointTrajectoryPoint)
     for name, value in _POINT_EXTRA.items():
         setattr(point, name, value)
