@@ -44,8 +44,9 @@ def baseline(data: dict) -> str:
                 f"{data['raw_flushed_writes_per_s']:,}/s")
     if name == "gr00t_transport":
         return "; ".join(f"{c['generation']} {c['cameras']}x{c['image'][0]}x{c['image'][1]} "
-                         f"({c['request_bytes'] // 1000} kB): {c['ours']['median_ms']} vs {c['raw_pyzmq']['median_ms']}"
-                         f" ms = {c['ratio']}x" for c in data["cases"])
+                         f"({c['request_bytes'] // 1000} kB): transport {c['transport']['median_ms']} vs raw "
+                         f"{c['raw_pyzmq']['median_ms']} ms = {c['ratio']}x (whole provider call "
+                         f"{c['provider']['median_ms']} ms = {c['provider_ratio']}x)" for c in data["cases"])
     if name == "reach_success":
         r, e = data["success_rate"], data["median_error_cm"]
         return (f"success within {data['tolerance_cm']:g} cm over {data['seeds']} unseen targets, {data['candidates']} "
