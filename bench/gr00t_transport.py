@@ -122,7 +122,7 @@ def case(generation: str, height: int, width: int, cameras: int, n: int) -> dict
 
 
 def main() -> int:
-    n = 20 if quick() else 200
+    n = 20 if quick() else 600
     rows = [case(gen, 224, 224, 1, n) for gen in ("n1.6", "n1.7")] + \
         [case(gen, 480, 640, 2, max(10, n // 4)) for gen in ("n1.6", "n1.7")]
     write_result("gr00t_transport", {"target": "<= 1.2", "ratio": max(r["ratio"] for r in rows),

@@ -12,6 +12,7 @@ to state keys through ``state_joints`` (key -> ordered joint names); a missing j
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,12 @@ FLAT_LANGUAGE_KEY = "annotation.human.action.task_description"
 def image_to_rgb(image: ImageData) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB of a camera frame (:func:`worldforge_ros.core.images.to_rgb`)."""
     return to_rgb(image.pixels, image.encoding, f"camera {image.camera!r}")
+
+
+@functools.lru_cache(maxsize=32)
+def _joint_index(joint_names: tuple[str, ...]) -> dict[str, int]:
+    """Joint name -> position index (a robot's joint state names the same joints every message: built once)."""
+    return {name: i for i, name in enumerate(joint_names)}
 
 
 @dataclass(frozen=True)
@@ -60,16 +67,19 @@ class Gr00tObservationBridge:
         return out
 
     def _states(self, obs: ObservationData) -> dict[str, np.ndarray]:
-        index = {name: i for i, name in enumerate(obs.joint_names)}
+        if not self.state_joints:
+            return {}
+        index = _joint_index(tuple(obs.joint_names))
         positions = np.asarray(obs.joint_positions, dtype=np.float64)
         out: dict[str, np.ndarray] = {}
         for key, joints in self.state_joints.items():
-            missing = [j for j in joints if j not in index]
-            if missing:
+            rows = [index.get(j, -1) for j in joints]
+            if -1 in rows:
+                missing = [j for j in joints if j not in index]
                 raise RequestError(f"state {key!r} needs joints {missing} absent from the joint state",
                                    ErrorCode.JOINT_NAMES_MISMATCH)
-            values = positions[[index[j] for j in joints]]
-            if not np.all(np.isfinite(values)):
+            values = positions[rows]
+            if not np.isfinite(values).all():
                 raise RequestError(f"state {key!r} has non-finite joint positions", ErrorCode.NON_FINITE_VALUE)
             out[key] = values.astype(np.float32)
         return out

@@ -118,6 +118,7 @@ class Gr00tCodec:
         self.max_message_bytes = int(max_message_bytes)
         self.max_array_bytes = int(max_array_bytes)
         self._packer: Any = None
+        self._unpackb: Any = None
         self._pack_lock = threading.Lock()
         self._scratch: list[bytearray] = []  # npy buffers reused by pack (n1.5/n1.6), one per array of a message
         self._scratch_used = 0
@@ -216,9 +217,8 @@ class Gr00tCodec:
         with self.packed(obj) as view:
             return bytes(view)
 
-    @contextlib.contextmanager
     def encoded_request(self, endpoint: str, data: Any = None, *, api_token: str = "",
-                        with_data: bool = True) -> Iterator[memoryview]:
+                        with_data: bool = True) -> contextlib.AbstractContextManager[memoryview]:
         """The request envelope as a view valid inside the ``with`` block (see :meth:`packed`). ``data`` is sent
         when ``with_data``; the token only when non-empty."""
         request: dict[str, Any] = {"endpoint": endpoint}
@@ -226,8 +226,7 @@ class Gr00tCodec:
             request["data"] = data
         if api_token:
             request["api_token"] = api_token
-        with self.packed(request) as view:
-            yield view
+        return self.packed(request)
 
     def encode_request(self, endpoint: str, data: Any = None, *, api_token: str = "",
                        with_data: bool = True) -> bytes:
@@ -302,9 +301,10 @@ class Gr00tCodec:
         if len(message) > self.max_message_bytes:
             raise ProviderError(f"reply of {len(message)} bytes exceeds max_message_bytes={self.max_message_bytes}",
                                 ErrorCode.PROVIDER_CONTRACT_VIOLATION)
-        msgpack = _import_msgpack()
+        if self._unpackb is None:
+            self._unpackb = _import_msgpack().unpackb
         try:
-            return msgpack.unpackb(message, object_hook=self._object_hook, raw=False)
+            return self._unpackb(message, object_hook=self._object_hook, raw=False)
         except ProviderError:
             raise
         except Exception as exc:  # msgpack raises several unrelated types for garbage input
