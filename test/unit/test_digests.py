@@ -7,8 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worldforge_ros.core.digests import (GENESIS_DIGEST, ChainLinkRecord, HashChain, canonical_json, digest_json,
-                                         is_digest, tensor_digest, tensor_digests, verify_chain)
+from worldforge_ros.core import digests
+from worldforge_ros.core.digests import (EXACT_FLOAT_RANGE, GENESIS_DIGEST, ChainLinkRecord, HashChain, canonical_json,
+                                         digest_json, float_array_json, is_digest, tensor_digest, tensor_digests,
+                                         verify_chain)
+from worldforge_ros.core.trajectory import TrajectoryData
 
 
 def test_canonical_json_is_order_free_compact_and_refuses_nan():
@@ -76,3 +79,48 @@ def test_tensor_digests_equal_each_items_tensor_digest(dtype, n, h, d):
     batch = (np.arange(n * h * d) * 1.5 - 3).reshape(n, h, d).astype(dtype)
     assert tensor_digests(batch) == [tensor_digest(batch[i]) for i in range(n)]
     assert len(set(tensor_digests(batch))) == n
+
+
+def test_the_fast_float_writer_is_installed():
+    # scripts/setup and requirements.txt install orjson; without it every test below would only see the json path
+    assert digests._orjson is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=40), st.integers(1, 3))
+def test_float_array_json_is_canonical_json_of_the_lists(values, rows):
+    arr = np.array(values * rows, dtype=np.float64).reshape(rows, len(values))
+    assert float_array_json(arr) == canonical_json(arr.tolist())
+    assert float_array_json(arr[0]) == canonical_json(arr[0].tolist())
+
+
+def test_float_array_json_at_the_edges_of_the_exact_range():
+    low, high = EXACT_FLOAT_RANGE
+    edges = [0.0, -0.0, low, np.nextafter(low, 0.0), np.nextafter(low, 1.0), high, np.nextafter(high, 0.0), 1e-300,
+             5e-324, 1.7976931348623157e308, 100.0, 0.1, 2.0 ** 53 + 2.0]
+    rng = np.random.default_rng(7)
+    spread = np.exp(rng.uniform(np.log(1e-6), np.log(1e18), 20_000)) * rng.choice([-1.0, 1.0], 20_000)
+    for arr in (np.array(edges), -np.array(edges), spread, spread.reshape(100, 200), spread[::3]):
+        assert float_array_json(arr) == canonical_json(arr.tolist())
+
+
+def test_float_array_json_refuses_non_finite_and_keeps_other_dtypes_exact():
+    for bad in (np.nan, np.inf, -np.inf):
+        with pytest.raises(ValueError):
+            float_array_json(np.array([[0.5, bad]]))
+    single = np.array([0.1, 1.7, -3.3], dtype=np.float32)  # float32 would be written with float32's shortest digits
+    assert float_array_json(single) == canonical_json(single.tolist()) == "[0.10000000149011612,1.7000000476837158," \
+        "-3.299999952316284]"
+    assert float_array_json(np.array([], dtype=np.float64)) == "[]"
+
+
+def test_trajectory_json_equals_canonical_json_of_its_dict_with_and_without_orjson(monkeypatch):
+    rng = np.random.default_rng(3)
+    pos = np.cumsum(rng.normal(scale=0.05, size=(16, 7)), axis=0)
+    pos[3, 2] = 3e-6  # outside the exact range: that array goes through json
+    traj = TrajectoryData([f"j{i}" for i in range(7)], pos, np.gradient(pos, axis=0), np.arange(1, 17) * 0.1)
+    expected = canonical_json(traj.to_dict())
+    assert traj.to_json() == expected
+    monkeypatch.setattr(digests, "_orjson", None)
+    again = TrajectoryData(traj.joint_names, traj.positions, traj.velocities, traj.times_s)
+    assert again.to_json() == expected

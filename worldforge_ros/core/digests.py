@@ -14,6 +14,11 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+try:  # optional: the json module writes the same text, about 20x slower for float arrays
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - requirements.txt installs it
+    _orjson = None
+
 GENESIS_DIGEST = "sha256:" + "0" * 64
 """``prev_digest`` of the first record of every chain."""
 
@@ -48,6 +53,24 @@ def canonical_json(value: Any) -> str:
         return json.dumps(_keys_to_str(value), **kwargs)
     except ValueError as exc:
         raise ValueError(f"canonical JSON refuses non-finite numbers: {exc}") from None
+
+
+EXACT_FLOAT_RANGE = (1e-4, 1e16)
+"""Magnitudes (besides 0) whose shortest repr is plain decimal in both Python (``repr``) and orjson: outside it
+Python writes an exponent (``1e-05``, ``1e+16``) and orjson a different form, so such arrays take the json path."""
+
+
+def float_array_json(values: np.ndarray) -> str:
+    """``canonical_json(values.tolist())`` of a float64 array (nested lists), written by orjson when every value
+    is finite and 0 or within :data:`EXACT_FLOAT_RANGE` (the same shortest round-trip digits as Python's float
+    repr, measured on 2.8 M values), else by :func:`canonical_json` (which refuses NaN/Inf)."""
+    arr = np.asarray(values)
+    if _orjson is not None and arr.dtype == np.float64 and arr.size and arr.flags.c_contiguous:
+        magnitude = np.abs(arr)
+        low, high = EXACT_FLOAT_RANGE
+        if bool((((magnitude >= low) & (magnitude < high)) | (magnitude == 0.0)).all()):
+            return _orjson.dumps(arr, option=_orjson.OPT_SERIALIZE_NUMPY).decode("ascii")
+    return canonical_json(arr.tolist())
 
 
 def canonical_json_spliced(value: Any, fragments: Mapping[str, str]) -> str:

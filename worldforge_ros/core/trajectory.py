@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .digests import canonical_json
+from .digests import canonical_json, float_array_json
 from .errors import ErrorCode, RequestError, TranslatorError
 
 
@@ -192,10 +192,13 @@ class TrajectoryData:
 
     def to_json(self) -> str:
         """``canonical_json(self.to_dict())``, computed once (the arrays are read-only): the planner computes it
-        while its scorer works, and a plan's canonical JSON splices it in."""
+        while its scorer works, and a plan's canonical JSON splices it in. Written key by key in sorted order, each
+        array by :func:`float_array_json`."""
         cached = self.__dict__.get("_json")
         if cached is None:
-            cached = canonical_json(self.to_dict())
+            cached = (f'{{"joint_names":{canonical_json(list(self.joint_names))},'
+                      f'"positions":{float_array_json(self.positions)},"times_s":{float_array_json(self.times_s)},'
+                      f'"velocities":{float_array_json(self.velocities)}}}')
             object.__setattr__(self, "_json", cached)
         return cached
 
