@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import shlex
@@ -276,6 +277,15 @@ def init(args: Sequence[str] | None) -> None:
         signal.signal(sig, _request_stop)
 
 
+def freeze_startup_objects() -> None:
+    """Move every object alive once the nodes are built (modules, nodes, models) out of the cyclic garbage
+    collector's reach (``gc.freeze``). Without it each full collection walks them all while a callback waits: in
+    the planner 5 full collections per 1,000 plans took up to 40 ms each, the whole p99 of a plan. Objects made
+    later are collected as usual."""
+    gc.collect()
+    gc.freeze()
+
+
 def spin_until_shutdown(executor: Any, nodes: list[Any], on_exit: Callable[[Any], None] | None = None,
                         background: Sequence[Any] = ()) -> None:
     """Spin until SIGINT/SIGTERM (see :func:`init`) or external shutdown, then run ``on_exit`` on each node,
@@ -283,6 +293,7 @@ def spin_until_shutdown(executor: Any, nodes: list[Any], on_exit: Callable[[Any]
 
     ``background`` executors (other nodes of the same process) spin on their own threads and are shut down
     before any node is destroyed."""
+    freeze_startup_objects()
     threads = [threading.Thread(target=_spin_forever, args=(bg,), name=f"executor-{i}", daemon=True)
                for i, bg in enumerate(background)]
     for thread in threads:
