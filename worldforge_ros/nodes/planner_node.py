@@ -27,7 +27,7 @@ from worldforge_ros.core.errors import ErrorCode, ProviderError, RequestError, a
 from worldforge_ros.core.events import EventChain, ProviderEvent
 from worldforge_ros.core.observation import ObservationData
 from worldforge_ros.core.parameters import ParamSpec
-from worldforge_ros.core.planning import PlannerDefaults, PlanningCore, ProviderReply, resolve_settings
+from worldforge_ros.core.planning import NO_SCORER, PlannerDefaults, PlanningCore, ProviderReply, resolve_settings
 from worldforge_ros.core.redaction import redact_text
 from worldforge_ros.core.translator_registry import TranslatorRegistry
 from worldforge_ros.core.wiring import JointMap, camera_sources
@@ -154,6 +154,21 @@ class PlannerNode(Node):
         self.create_service(Plan, names.PLAN_SERVICE, self._on_plan, qos_profile=SERVICE_QOS,
                             callback_group=self._group)
         self._wake_timer = keep_awake(self, self._group)
+        # The default providers' clients exist from startup, so discovery in both directions is done before the
+        # first plan: a client made at the first request can see the service ready (its request writer and reply
+        # reader matched) while the server has not yet matched the client's reply reader, and rmw_fastrtps drops
+        # a reply it cannot deliver within 100 ms ("client will not receive response"): that plan would wait for
+        # its deadline.
+        defaults = [(SelectActions, name, "policy") for name in self.p["policy_providers"]]
+        if self.p["score_provider"] != NO_SCORER:
+            defaults.append((ScoreActions, self.p["score_provider"], "score"))
+        for srv_type, name, capability in defaults:
+            if name not in self.p["known_providers"]:
+                continue  # a request naming it gets UNKNOWN_PROVIDER
+            try:
+                self._client(srv_type, name, capability)
+            except Exception as exc:  # an invalid name: requests naming it fail typed, startup goes on
+                self.get_logger().warning(f"no client for provider {name!r}: {redact_text(str(exc))}")
         self.plans_served = 0
         self.get_logger().info(f"planner ready: {self.resolve_service_name(names.PLAN_SERVICE)} (run {self.run_id}; "
                                f"embodiments {self.translators.names()}; cameras "
