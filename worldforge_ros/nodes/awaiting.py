@@ -149,7 +149,7 @@ class _Latch:
         if deadline - time.monotonic() <= 0:
             self.fire(False)
         else:
-            self._deadline = Deadlines.of(node, callback_group).add(deadline, lambda: self.fire(False))
+            self._deadline = self._deadlines.add(deadline, lambda: self.fire(False))
 
     def fire(self, value: bool) -> None:
         with self._lock:
