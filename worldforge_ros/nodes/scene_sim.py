@@ -7,7 +7,8 @@ feedforward) every ``control_period_s`` of simulated time, so the arm lags and o
 the tracking error is real. Goals follow sim_controller's semantics: path tolerance while t <= end (abort with
 PATH_TOLERANCE_VIOLATED), goal tolerance within goal_time_tolerance after the end (else
 GOAL_TOLERANCE_VIOLATED), cancel honoured (the arm holds where it is), one trajectory at a time; every goal is
-counted on the latched ``~/goals_received``. Publishes ``joint_states`` (relative) at ``rate_hz`` and, when a
+counted on the latched ``~/goals_received``; after success the last point stays the command (as in
+ros2_control's JTC). Publishes ``joint_states`` (relative) at ``rate_hz`` and, when a
 headless GL works (MUJOCO_GL, default egl), ``sensor_msgs/Image`` rgb8 on ``camera/image_raw`` from
 ``camera_name`` at ``camera_rate_hz`` (rendered on its own thread from a copy of the state).
 """
@@ -205,9 +206,10 @@ class SceneSim(JtcGoalChecks, Node):
                     f"goal done: error_code {getattr(result, 'error_code', '?')} "
                     f"{getattr(result, 'error_string', '')!r} after {self._goal_elapsed:.3f}s simulated, "
                     f"{time.monotonic() - wall0:.3f}s wall, max |desired - actual| {self._max_error:.4f} rad")
-                with self._lock:  # hold wherever the arm is now (after success: at the goal)
-                    self._goal = None
-                    self.scene.set_targets(self.joint_names, self.scene.joint_positions())
+                with self._lock:  # abort/cancel: hold wherever the arm is now (success already holds its goal)
+                    if self._goal is not None:
+                        self._goal = None
+                        self.scene.set_targets(self.joint_names, self.scene.joint_positions())
 
     def _run(self, goal_handle: Any) -> Any:
         goal = goal_handle.request
@@ -242,6 +244,10 @@ class SceneSim(JtcGoalChecks, Node):
                 return result
             verdict = tick_verdict(result, t, end, gtt, error, pos[-1] - actual, path_tol, goal_tol, jn)
             if verdict:
+                if verdict == SUCCEEDED:  # like ros2_control's JTC: the last point stays the command
+                    with self._lock:
+                        self._goal = None
+                        self.scene.set_targets(jn, pos[-1])
                 goal_handle.succeed() if verdict == SUCCEEDED else goal_handle.abort()
                 return result
 
