@@ -23,6 +23,14 @@ def test_canonical_json_is_order_free_compact_and_refuses_nan():
             canonical_json({"x": bad})
 
 
+def test_is_digest_accepts_only_sha256_and_64_lower_case_hex():
+    good = digest_json({})
+    assert is_digest(good) and is_digest(GENESIS_DIGEST)
+    for bad in (good + "\n", good[:-1], good + "0", good.upper(), "sha256:" + "g" * 64, "SHA256:" + "0" * 64,
+                " " + good, "sha512:" + "0" * 64, "", None, 7, good.encode()):
+        assert not is_digest(bad), bad
+
+
 def test_tensor_digest_covers_dtype_shape_and_bytes():
     base = np.arange(6, dtype=np.float32)
     assert tensor_digest(base) == tensor_digest(base.copy())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -127,10 +128,12 @@ def tensor_digests(batch: np.ndarray) -> list[str]:
     return out
 
 
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
 def is_digest(value: str) -> bool:
     """Whether ``value`` looks like ``sha256:<64 lower-case hex>``."""
-    return (isinstance(value, str) and len(value) == 71 and value.startswith("sha256:")
-            and all(c in "0123456789abcdef" for c in value[7:]))
+    return isinstance(value, str) and _DIGEST.fullmatch(value) is not None
 
 
 def chain_digest(prev_digest: str, payload: bytes | str) -> str:
