@@ -1,20 +1,42 @@
 """Baseline for plan overhead: bare rclpy services answering instantly with payloads of a plan's sizes.
 
 ``/bench/echo/select_actions`` returns an (8, 16, 7) float64 tensor, ``/bench/echo/score_actions`` 8 scores,
-``/bench/echo/plan`` 8 candidates of 16 x 7 trajectories — prebuilt once, so a call costs only rclpy + DDS.
+``/bench/echo/plan`` 8 candidates of 16 x 7 trajectories. Every field the real services fill is filled here too
+(provider, metadata JSON and the chained event of each provider reply; plan id, digest, run id and the three
+events of a plan reply), with the reference providers' metadata, so the bytes on the wire match a real plan's.
+All prebuilt once: a call costs only rclpy + DDS.
 """
 
+import json
 import sys
 
 import numpy as np
 from rclpy.node import Node
 
+from worldforge_ros.core.digests import sha256_digest
+from worldforge_ros.core.events import EventChain, ProviderEvent
 from worldforge_ros.msg import Candidate
-from worldforge_ros.nodes.conversions import numpy_to_tensor, trajectory_to_msg
+from worldforge_ros.nodes.conversions import event_to_msg, numpy_to_tensor, trajectory_to_msg
 from worldforge_ros.nodes.spin import run_node
 from worldforge_ros.srv import Plan, ScoreActions, SelectActions
 
 N, H, D = 8, 16, 7
+NOTE = "reference provider: deterministic arithmetic for tests, benchmarks and demos; not a learned model"
+SELECT_META = {"action_horizon": H, "candidate_count": N, "embodiment_tag": "panda_7dof", "goal_source": "config",
+               "mode": "predict_chunk", "noise_std": 0.05, "note": NOTE, "raw_shape": [N, H, D],
+               "runtime": "reference", "seed": 0}
+SCORE_META = {"best_index": 0, "candidate_count": N, "goal_source": "config", "note": NOTE, "runtime": "reference",
+              "score_direction": "lower_is_better", "score_shape": [N], "score_type": "distance_to_goal"}
+PLAN_META = {"candidate_count": N, "plan_digest": sha256_digest("plan"), "selected_index": 0,
+             "stages_ms": {"assemble": 0.1, "policies": 1.5, "record": 0.5, "score_request": 0.2, "score_wait": 0.3,
+                           "serialize": 0.5, "translate": 0.3}}
+
+
+def _event(provider: str, operation: str, method: str, meta: dict, input_digest: str = "") -> object:
+    """A chained event message as a provider (or the planner) emits it."""
+    ev = ProviderEvent.build(provider, operation, "success", method=method, duration_ms=0.5, metadata=meta,
+                             input_digest=input_digest)
+    return event_to_msg(EventChain().stamp(ev))
 
 
 class EchoServer(Node):
@@ -29,21 +51,31 @@ class EchoServer(Node):
                                      raw_shape=[N, H, D], raw_digest="sha256:" + "0" * 64,
                                      trajectory=trajectory_to_msg(names, chunk[i], chunk[i], times))
                            for i in range(N)]
+        self.select_event = _event("reference", "policy", "SELECT_ACTIONS", SELECT_META, sha256_digest("obs"))
+        self.score_event = _event("reference_scorer", "score", "SCORE_ACTIONS", SCORE_META, sha256_digest("obs"))
+        self.plan_events = [self.select_event, self.score_event,
+                            _event("planner", "plan", "PLAN", PLAN_META)]
+        self.select_meta = json.dumps(SELECT_META, sort_keys=True)
+        self.score_meta = json.dumps(SCORE_META, sort_keys=True)
         self.create_service(SelectActions, "/bench/echo/select_actions", self.on_select)
         self.create_service(ScoreActions, "/bench/echo/score_actions", self.on_score)
         self.create_service(Plan, "/bench/echo/plan", self.on_plan)
 
     def on_select(self, request, response):
         response.success, response.raw_actions = True, [self.raw]
+        response.provider, response.metadata_json, response.event = "reference", self.select_meta, self.select_event
         return response
 
     def on_score(self, request, response):
         response.success, response.scores, response.best_index = True, [float(i) for i in range(N)], 0
+        response.lower_is_better, response.metadata_json, response.event = True, self.score_meta, self.score_event
         return response
 
     def on_plan(self, request, response):
         response.success, response.candidates = True, self.candidates
         response.start_state = request.observation.joint_state
+        response.plan_id, response.plan_digest, response.run_id = "plan-" + "0" * 32, PLAN_META["plan_digest"], "run"
+        response.events = self.plan_events
         return response
 
 
