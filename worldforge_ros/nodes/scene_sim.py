@@ -197,21 +197,25 @@ class SceneSim(JtcGoalChecks, Node):
     def _execute(self, goal_handle: Any) -> Any:
         with self._busy:  # one trajectory at a time, like a JTC
             wall0, self._max_error, self._goal_elapsed = time.monotonic(), 0.0, 0.0
-            result = None
+            result, hold = None, None
             try:
-                result = self._run(goal_handle)
+                result, hold = self._run(goal_handle)
                 return result
             finally:
                 self.get_logger().info(
                     f"goal done: error_code {getattr(result, 'error_code', '?')} "
                     f"{getattr(result, 'error_string', '')!r} after {self._goal_elapsed:.3f}s simulated, "
                     f"{time.monotonic() - wall0:.3f}s wall, max |desired - actual| {self._max_error:.4f} rad")
-                with self._lock:  # abort/cancel: hold wherever the arm is now (success already holds its goal)
-                    if self._goal is not None:
-                        self._goal = None
+                with self._lock:  # success: the last point stays the command; abort/cancel: hold where it is
+                    self._goal = None
+                    if hold is None:
                         self.scene.set_targets(self.joint_names, self.scene.joint_positions())
+                    else:
+                        self.scene.set_targets(*hold)
 
-    def _run(self, goal_handle: Any) -> Any:
+    def _run(self, goal_handle: Any) -> tuple[Any, tuple[list[str], np.ndarray] | None]:
+        """The goal's result, and after success the (joint names, positions) the arm keeps (like ros2_control's
+        JTC: the last point); None after abort or cancel."""
         goal = goal_handle.request
         result = self.action_type.Result()
         jn, pos, vel, times = trajectory_arrays(goal.trajectory)
@@ -241,15 +245,11 @@ class SceneSim(JtcGoalChecks, Node):
             if goal_handle.is_cancel_requested or self._stopping.is_set():
                 goal_handle.canceled()
                 result.error_code, result.error_string = result.SUCCESSFUL, "canceled by client"
-                return result
+                return result, None
             verdict = tick_verdict(result, t, end, gtt, error, pos[-1] - actual, path_tol, goal_tol, jn)
             if verdict:
-                if verdict == SUCCEEDED:  # like ros2_control's JTC: the last point stays the command
-                    with self._lock:
-                        self._goal = None
-                        self.scene.set_targets(jn, pos[-1])
                 goal_handle.succeed() if verdict == SUCCEEDED else goal_handle.abort()
-                return result
+                return result, ((jn, pos[-1]) if verdict == SUCCEEDED else None)
 
     def destroy_node(self) -> None:
         self._stopping.set()  # ends a running trajectory at once (as canceled) and the physics/camera threads
