@@ -251,25 +251,39 @@ def candidate_trajectory_msg(trajectory: Any) -> JointTrajectory:
     return trajectory_to_msg(trajectory.joint_names, trajectory.positions, trajectory.velocities, trajectory.times_s)
 
 
-def plan_record_msg(plan: PlanData, trajectory_msgs: Sequence[JointTrajectory] | None = None) -> PlanRecord:
+def candidate_msg(index: int, policy_provider: str, policy_candidate_index: int, trajectory: JointTrajectory, *,
+                  feasible: bool, violations: Sequence[str], raw_shape: Sequence[int], raw_digest: str,
+                  score: float | None = None) -> Candidate:
+    """One ``Candidate`` (``trajectory`` already a message; ``score`` None: not scored, NaN)."""
+    return Candidate(index=index, policy_provider=policy_provider, policy_candidate_index=policy_candidate_index,
+                     trajectory=trajectory, score=float("nan") if score is None else float(score), feasible=feasible,
+                     violations=list(violations), raw_shape=list(raw_shape), raw_digest=raw_digest)
+
+
+def start_state_msg(start: Any) -> JointState:
+    """A plan's start state (names and positions) as the ``start_state`` of a plan reply or record."""
+    msg = JointState()
+    msg.name = list(start.joint_names)
+    msg.position = [float(v) for v in start.positions]
+    return msg
+
+
+def plan_record_msg(plan: PlanData, candidates: Sequence[Candidate] | None = None) -> PlanRecord:
     """The latched ``PlanRecord`` of a plan: its canonical JSON and digest plus the candidates as messages
-    (``trajectory_msgs``: the candidates' trajectories already built, in candidate order)."""
-    record = PlanRecord(plan_id=plan.plan_id, plan_digest=plan.plan_digest, run_id=plan.run_id,
-                        request_id=plan.request_id, stamp=ns_to_time(time.time_ns()), task=plan.task,
-                        embodiment=plan.embodiment, policy_providers=list(plan.policy_providers),
-                        score_provider=plan.score_provider, selected_index=plan.selected_index,
-                        lower_is_better=plan.lower_is_better, plan_json=plan.plan_json())
-    record.start_state.name = list(plan.start_state.joint_names)
-    record.start_state.position = [float(v) for v in plan.start_state.positions]
-    if trajectory_msgs is not None and len(trajectory_msgs) != len(plan.candidates):
-        raise ValueError(f"{len(trajectory_msgs)} trajectory messages for {len(plan.candidates)} candidates")
-    for i, c in enumerate(plan.candidates):
-        record.candidates.append(Candidate(
-            index=c.index, policy_provider=c.policy_provider, policy_candidate_index=c.policy_candidate_index,
-            trajectory=(trajectory_msgs[i] if trajectory_msgs is not None else candidate_trajectory_msg(c.trajectory)),
-            score=float(c.score) if c.score is not None else float("nan"), feasible=c.feasible,
-            violations=list(c.violations), raw_shape=list(c.raw_shape), raw_digest=c.raw_digest))
-    return record
+    (``candidates``: the candidate messages already built, in plan order, as the planner's reply carries them)."""
+    if candidates is not None and len(candidates) != len(plan.candidates):
+        raise ValueError(f"{len(candidates)} candidate messages for {len(plan.candidates)} candidates")
+    if candidates is None:
+        candidates = [candidate_msg(c.index, c.policy_provider, c.policy_candidate_index,
+                                    candidate_trajectory_msg(c.trajectory), feasible=c.feasible,
+                                    violations=c.violations, raw_shape=c.raw_shape, raw_digest=c.raw_digest,
+                                    score=c.score) for c in plan.candidates]
+    return PlanRecord(plan_id=plan.plan_id, plan_digest=plan.plan_digest, run_id=plan.run_id,
+                      request_id=plan.request_id, stamp=ns_to_time(time.time_ns()), task=plan.task,
+                      embodiment=plan.embodiment, policy_providers=list(plan.policy_providers),
+                      score_provider=plan.score_provider, candidates=list(candidates),
+                      selected_index=plan.selected_index, lower_is_better=plan.lower_is_better,
+                      start_state=start_state_msg(plan.start_state), plan_json=plan.plan_json())
 
 
 # ---- events -------------------------------------------------------------------------------------------------

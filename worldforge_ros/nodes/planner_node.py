@@ -26,6 +26,7 @@ from worldforge_ros.core import names
 from worldforge_ros.core.errors import ErrorCode, ProviderError, RequestError, as_typed
 from worldforge_ros.core.events import EventChain, ProviderEvent
 from worldforge_ros.core.observation import ObservationData
+from worldforge_ros.core.plan import PlanData
 from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.core.planning import NO_SCORER, PlannerDefaults, PlanningCore, ProviderReply, resolve_settings
 from worldforge_ros.core.redaction import redact_text
@@ -34,9 +35,11 @@ from worldforge_ros.core.wiring import JointMap, camera_sources
 from worldforge_ros.msg import Observation, PlanRecord
 from worldforge_ros.msg import ProviderEvent as ProviderEventMsg
 from worldforge_ros.nodes.awaiting import SentRequest, keep_awake, wait_for, wait_until
-from worldforge_ros.nodes.conversions import (candidate_trajectory_msg, compressed_to_image, event_to_msg,
-                                              ns_to_time, numpy_to_tensor, observation_from_msg, observation_to_msg,
-                                              plan_record_msg, tensor_to_numpy, time_to_ns)
+from worldforge_ros.nodes.after_reply import AfterReply
+from worldforge_ros.nodes.conversions import (candidate_msg, candidate_trajectory_msg, compressed_to_image,
+                                              event_to_msg, ns_to_time, numpy_to_tensor, observation_from_msg,
+                                              observation_to_msg, plan_record_msg, start_state_msg, tensor_to_numpy,
+                                              time_to_ns)
 from worldforge_ros.nodes.evidence_qos import EVENTS_QOS, PLANS_QOS
 from worldforge_ros.nodes.params import declare_and_validate
 from worldforge_ros.nodes.spin import EXECUTOR_PARAM, run_node
@@ -134,6 +137,7 @@ class PlannerNode(Node):
         self._obs_lock = threading.Lock()
         self._plans_pub = self.create_publisher(PlanRecord, names.PLANS_TOPIC, PLANS_QOS)
         self._events_pub = self.create_publisher(ProviderEventMsg, names.EVENTS_TOPIC, EVENTS_QOS)
+        self._after_reply = AfterReply(self)  # the plan record and events go out after the reply
         # Depth 1: a callback that runs late takes the newest state, never a queued older one stamped as fresh.
         self.create_subscription(JointState, self.p["joint_states_topic"], self._on_joint_state, 1,
                                  callback_group=self._group)
@@ -173,6 +177,10 @@ class PlannerNode(Node):
         self.get_logger().info(f"planner ready: {self.resolve_service_name(names.PLAN_SERVICE)} (run {self.run_id}; "
                                f"embodiments {self.translators.names()}; cameras "
                                f"{[c.key or c.topic for c in self.cameras]})")
+
+    def destroy_node(self) -> None:
+        self._after_reply.flush()  # a reply that went out keeps its record and event
+        super().destroy_node()
 
     # ---- observation sources --------------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
@@ -335,14 +343,14 @@ class PlannerNode(Node):
         resp.run_id, resp.selected_index = self.run_id, -1
         replies: list[ProviderReply] = []
         try:
-            record, stages_ms = await self._plan(req, request_id, started, replies)
+            plan, candidates, stages_ms = await self._plan(req, request_id, started, replies)
             resp.success, resp.error_code, resp.error_message = True, 0, ""
-            resp.plan_id, resp.plan_digest = record.plan_id, record.plan_digest
-            resp.candidates, resp.selected_index = record.candidates, record.selected_index
-            resp.lower_is_better, resp.start_state = record.lower_is_better, record.start_state
-            own = self._emit("success", started, request_id, {"plan_digest": record.plan_digest,
-                                                              "candidate_count": len(record.candidates),
-                                                              "selected_index": record.selected_index,
+            resp.plan_id, resp.plan_digest = plan.plan_id, plan.plan_digest
+            resp.candidates, resp.selected_index = candidates, plan.selected_index
+            resp.lower_is_better, resp.start_state = plan.lower_is_better, start_state_msg(plan.start_state)
+            own = self._emit("success", started, request_id, {"plan_digest": plan.plan_digest,
+                                                              "candidate_count": len(candidates),
+                                                              "selected_index": plan.selected_index,
                                                               "stages_ms": stages_ms}, "")
         except Exception as exc:  # the one error boundary: typed errors as they are, anything else INTERNAL_ERROR
             err = as_typed(exc)
@@ -356,9 +364,12 @@ class PlannerNode(Node):
         self.plans_served += 1
         return resp
 
-    async def _plan(self, req: Plan.Request, request_id: str, started: float, replies: list) -> tuple[Any, dict]:
-        """The plan record (published) and where the time went: the core's stages plus ``record`` (building and
-        publishing the record); the success event carries them as ``stages_ms``."""
+    async def _plan(self, req: Plan.Request, request_id: str, started: float,
+                    replies: list) -> tuple[PlanData, list, dict]:
+        """The plan, its candidates as messages (what the reply carries) and where the time went: the core's
+        stages plus ``record`` (scores into the candidate messages, the record queued). The record itself is built
+        and published after the reply (:class:`AfterReply`); the success event carries the stages as
+        ``stages_ms``."""
         settings = resolve_settings(self._defaults(), policies=list(req.policy_providers),
                                     scorer=req.score_provider, embodiment=req.embodiment,
                                     candidates_per_policy=int(req.candidates_per_policy), max_steps=int(req.max_steps),
@@ -374,18 +385,27 @@ class PlannerNode(Node):
         def ask_scorer(scorer: str, candidates: np.ndarray) -> Any:
             return self._ask_scorer(policy_msg, request_id, deadline, scorer, candidates)
 
-        trajectory_msgs: list = []
+        candidates: list = []
 
         def while_scoring(pooled: list) -> None:  # work that does not depend on the scores
-            trajectory_msgs[:] = [candidate_trajectory_msg(p.candidate.trajectory) for p in pooled]
+            candidates[:] = [candidate_msg(p.index, p.policy_provider, p.policy_candidate_index,
+                                           candidate_trajectory_msg(p.candidate.trajectory),
+                                           feasible=p.candidate.feasible, violations=p.candidate.violations,
+                                           raw_shape=p.candidate.raw_shape, raw_digest=p.candidate.raw_digest)
+                             for p in pooled]
 
         outcome = await self.core.plan(settings, observation, ask_policies, ask_scorer, run_id=self.run_id,
                                        request_id=request_id, replies=replies, while_scoring=while_scoring)
         recorded_from = time.perf_counter()
-        record = plan_record_msg(outcome.plan, trajectory_msgs)
-        self._plans_pub.publish(record)
+        plan = outcome.plan
+        for msg, c in zip(candidates, plan.candidates):
+            msg.score = float("nan") if c.score is None else float(c.score)
+        self._after_reply.put(self._publish_record, plan, candidates)
         stages = dict(outcome.stages_ms, record=round((time.perf_counter() - recorded_from) * 1000.0, 3))
-        return record, stages
+        return plan, candidates, stages
+
+    def _publish_record(self, plan: PlanData, candidates: list) -> None:
+        self._plans_pub.publish(plan_record_msg(plan, candidates))
 
     def _emit(self, phase: str, started: float, request_id: str, meta: dict, message: str) -> ProviderEventMsg:
         ev = ProviderEvent.build("planner", "plan", phase, method="PLAN", target=names.PLAN_SERVICE,
@@ -393,7 +413,7 @@ class PlannerNode(Node):
                                  run_id=self.run_id, request_id=request_id)
         with self._chain_lock:
             msg = event_to_msg(self._chain.stamp(ev))
-        self._events_pub.publish(msg)
+            self._after_reply.put(self._events_pub.publish, msg)  # queued in chain order
         return msg
 
 

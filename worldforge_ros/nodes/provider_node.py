@@ -30,6 +30,7 @@ from worldforge_ros.core.parameters import ParamSpec
 from worldforge_ros.core.redaction import redact_text
 from worldforge_ros.msg import ProviderEvent as ProviderEventMsg
 from worldforge_ros.nodes import diagnostics
+from worldforge_ros.nodes.after_reply import AfterReply
 from worldforge_ros.nodes.conversions import event_to_msg, numpy_to_tensor, observation_from_msg, tensor_to_numpy
 from worldforge_ros.nodes.evidence_qos import EVENTS_QOS
 from worldforge_ros.nodes.latency import LatencyWindow
@@ -93,6 +94,7 @@ class ProviderNode(LifecycleNode):
         self._chain = EventChain()
         self._group = MutuallyExclusiveCallbackGroup()
         self._events_pub = self.create_publisher(ProviderEventMsg, names.EVENTS_TOPIC, EVENTS_QOS)
+        self._after_reply = AfterReply(self)  # events go out after the reply that carries them
         self._diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS_TOPIC, 10)
         relative = names.provider_service(self.provider_name, self.entry.capability)
         srv_type, handler = (SelectActions, self._on_select) if self.entry.capability == "policy" else \
@@ -112,6 +114,10 @@ class ProviderNode(LifecycleNode):
             self.trigger_configure()
         if self.state_label == "inactive":
             self.trigger_activate()
+
+    def destroy_node(self) -> None:
+        self._after_reply.flush()  # a reply that went out keeps its event
+        super().destroy_node()
 
     # ---- lifecycle ------------------------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -259,9 +265,10 @@ class ProviderNode(LifecycleNode):
         return self._emit(ev)
 
     def _emit(self, ev: ProviderEvent) -> ProviderEventMsg:
-        """Chain, publish and return one event (also the sink handed to providers for retry events)."""
+        """Chain and return one event, published after the current reply (also the sink handed to providers for
+        retry events: those are queued in chain order before the call's own event)."""
         msg = event_to_msg(self._chain.stamp(ev))
-        self._events_pub.publish(msg)
+        self._after_reply.put(self._events_pub.publish, msg)
         return msg
 
     # ---- diagnostics ----------------------------------------------------------------------------------------
