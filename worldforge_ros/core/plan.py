@@ -156,8 +156,12 @@ class PlanData:
 
     @property
     def plan_digest(self) -> str:
-        """``sha256:<hex>`` of :meth:`plan_json`."""
-        return sha256_digest(self.plan_json())
+        """``sha256:<hex>`` of :meth:`plan_json` (computed once: a plan's reply, event and record all carry it)."""
+        cached = self.__dict__.get("_plan_digest")
+        if cached is None:
+            cached = sha256_digest(self.plan_json())
+            object.__setattr__(self, "_plan_digest", cached)
+        return cached
 
     def verify_digest(self, expected: str) -> None:
         """``ApprovalError(DIGEST_MISMATCH)`` unless this plan's digest is ``expected``."""
