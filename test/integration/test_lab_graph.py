@@ -338,6 +338,11 @@ def test_a_second_controller_or_joint_states_publisher_refuses_execution(ros_gra
     # Sync on the gate's own discovery: it warns as soon as its joint-states subscription matches a second
     # publisher (the gate's process can discover the stray seconds after this test's does).
     assert wait_until(lambda: "2 publishers on /joint_states" in graph.output(), 30), graph.output()[-2000:]
+    # The gate refuses on what it has discovered: the warning above is its joint-states match only; the stray's
+    # action server (its status publisher) can trail it under load (seen once: the gate executed). This waits for
+    # this process's discovery of it, which narrows the window; the gate's own discovery is not observable.
+    status = "/sim_controller/follow_joint_trajectory/_action/status"
+    assert wait_until(lambda: len(ros_graph.node.get_publishers_info_by_topic(status)) >= 2, 20)
     result = _execute(ros_graph, clients["execute"], approval.approval_id, plan.plan_digest)
     assert result.error_code == int(ErrorCode.CONTROLLER_AMBIGUOUS), result.error_string
     # Node names may still be unknown to the gate's graph for a moment after discovery; the count never is.
