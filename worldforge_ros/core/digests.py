@@ -7,6 +7,7 @@ edit, drop or reorder of a record stream detectable.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -119,13 +120,19 @@ def tensor_digests(batch: np.ndarray) -> list[str]:
     """``tensor_digest`` of each ``batch[i]`` (one header for the whole batch)."""
     arr = np.ascontiguousarray(batch)
     le = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
-    header = canonical_json({"dtype": arr.dtype.name, "shape": list(arr.shape[1:])}).encode("utf-8") + b"\n"
+    header = _tensor_header(arr.dtype.name, tuple(int(n) for n in arr.shape[1:]))
     out = []
     for item in le:
         h = hashlib.sha256(header)
         h.update(item.tobytes(order="C"))
         out.append("sha256:" + h.hexdigest())
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _tensor_header(dtype: str, shape: tuple[int, ...]) -> bytes:
+    """The digest header of one tensor kind (a provider digests the same few kinds on every call)."""
+    return canonical_json({"dtype": dtype, "shape": list(shape)}).encode("utf-8") + b"\n"
 
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")

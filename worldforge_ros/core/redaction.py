@@ -40,10 +40,16 @@ _COLON_BARE = re.compile(r"""(?i)(["']?)(%s)\1(\s*:\s*)(?!["'\s])([^\s,;}]+)""" 
                          (_KEY % "|".join(re.escape(m) for m in _COLON_MARKERS)))
 
 
+_SECRET_KEY = re.compile("|".join(re.escape(m) for m in _COLON_MARKERS))
+"""Any marker of a secret key (``sig`` only as the whole key): one scan instead of one per marker."""
+_TEXT_MAY_HOLD_SECRET = re.compile("|".join(re.escape(m) for m in ("://",) + _COLON_MARKERS))
+"""What every text rule needs somewhere in the (lower-cased) text: a URL scheme separator or a marker."""
+
+
 def is_secret_key(key: str) -> bool:
     """Whether a mapping key names a secret (case-insensitive marker match)."""
     low = str(key).lower()
-    return any(marker in low for marker in _COLON_MARKERS if marker != "sig") or low in ("sig", "x-amz-signature")
+    return _SECRET_KEY.search(low) is not None or low in ("sig", "x-amz-signature")
 
 
 def redact_url(url: str) -> str:
@@ -82,7 +88,7 @@ def redact_text(text: str) -> str:
     text = str(text)
     low = text.lower()
     # Fast path: every rule needs a URL scheme separator or a marker (bearer included) in the text.
-    if "://" not in low and not any(marker in low for marker in _COLON_MARKERS):
+    if _TEXT_MAY_HOLD_SECRET.search(low) is None:
         return text
     return _apply_text_rules(text)
 
