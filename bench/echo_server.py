@@ -7,7 +7,6 @@ events of a plan reply), with the reference providers' metadata, so the bytes on
 All prebuilt once: a call costs only rclpy + DDS.
 """
 
-import json
 import sys
 
 import numpy as np
@@ -55,8 +54,8 @@ class EchoServer(Node):
         self.score_event = _event("reference_scorer", "score", "SCORE_ACTIONS", SCORE_META, sha256_digest("obs"))
         self.plan_events = [self.select_event, self.score_event,
                             _event("planner", "plan", "PLAN", PLAN_META)]
-        self.select_meta = json.dumps(SELECT_META, sort_keys=True)
-        self.score_meta = json.dumps(SCORE_META, sort_keys=True)
+        self.select_meta = self.select_event.metadata_json  # the providers reply with their event's metadata
+        self.score_meta = self.score_event.metadata_json
         self.create_service(SelectActions, "/bench/echo/select_actions", self.on_select)
         self.create_service(ScoreActions, "/bench/echo/score_actions", self.on_score)
         self.create_service(Plan, "/bench/echo/plan", self.on_plan)

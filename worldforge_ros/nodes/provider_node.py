@@ -8,7 +8,6 @@ active (every callback checks the state: rclpy does not gate services), one Mutu
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -233,9 +232,9 @@ class ProviderNode(LifecycleNode):
         try:
             self._require_active()
             meta = work(inputs)
-            response.metadata_json = json.dumps(meta, sort_keys=True, default=str)
             response.success, response.error_code, response.error_message = True, 0, ""
             event = self._event(operation, method, "success", started, request, inputs["digest"], meta, "")
+            response.metadata_json = event.metadata_json  # as recorded: redacted and bounded, serialized once
         except Exception as exc:
             err = self._fail(exc, response)
             event = self._event(operation, method, "failure", started, request, inputs["digest"],
