@@ -92,6 +92,49 @@ def test_execute_refused_without_valid_approval(ros_graph, node_processes, tmp_p
     assert counts[-1] == expected_goals
 
 
+def test_an_approval_that_overtakes_its_plan_record_waits_for_it(ros_graph, node_processes, tmp_path):
+    """The planner publishes a plan's record right after its reply, and DDS does not order that topic against the
+    approve call: a caller that approves at once can reach the gate first. The gate waits (plan_arrival_s) for the
+    record instead of refusing UNKNOWN_PLAN. Here the record of a fresh plan (a real one, re-identified) is
+    published only 0.5 s after the approval was sent, by a node the gate takes plans from."""
+    import dataclasses
+
+    import rclpy
+
+    from worldforge_ros.core.plan import PlanData, new_plan_id
+    from worldforge_ros.msg import PlanRecord
+    from worldforge_ros.nodes.conversions import plan_record_msg
+    from worldforge_ros.nodes.evidence_qos import PLANS_QOS
+    from worldforge_ros.srv import Approve
+
+    _proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, execution_enabled=True,
+                                    approval={"plan_arrival_s": 10.0, "plan_publishers": ["planner", "late_planner"]})
+    plan = _plan(ros_graph, clients)
+    records = []
+    ros_graph.node.create_subscription(PlanRecord, "/worldforge/plans", records.append, PLANS_QOS)
+    assert wait_until(lambda: any(r.plan_digest == plan.plan_digest for r in records))
+    seen = next(r for r in records if r.plan_digest == plan.plan_digest)
+    fresh = dataclasses.replace(PlanData.from_json(seen.plan_json, expected_digest=seen.plan_digest),
+                                plan_id=new_plan_id())
+    late = rclpy.create_node("late_planner", context=ros_graph.node.context)
+    try:
+        pub = late.create_publisher(PlanRecord, "/worldforge/plans", PLANS_QOS)
+        assert wait_until(lambda: pub.get_subscription_count() >= 2)  # the gate's and this test's
+        req = Approve.Request(plan_digest=fresh.plan_digest, approve=True, operator_id="alice", note="overtaken",
+                              **CHECKLIST)
+        future = clients["approve"].call_async(req)
+        time.sleep(0.5)  # the approval is at the gate long before its plan's record
+        assert not future.done(), "the gate answered before the plan's record was published"
+        record = plan_record_msg(fresh)
+        # Republished until the answer: the gate drops a record whose publisher it cannot name yet (a new node).
+        assert wait_until(lambda: future.done() or pub.publish(record), timeout=20, interval=0.2)
+    finally:
+        late.destroy_node()
+    resp = future.result()
+    assert resp.accepted, resp.error_message
+    assert counts[-1] == 0
+
+
 def test_incomplete_checklist_refuses_approval(ros_graph, node_processes, tmp_path):
     _proc, clients, counts = _graph(ros_graph, node_processes, tmp_path, execution_enabled=True)
     plan = _plan(ros_graph, clients)

@@ -36,7 +36,7 @@ from worldforge_ros.msg import ApprovalRecord, ExecutionRecord, PlanRecord
 from worldforge_ros.msg import ProviderEvent as ProviderEventMsg
 from worldforge_ros.core.translator_registry import TranslatorRegistry
 from worldforge_ros.nodes.control_types import follow_joint_trajectory_type
-from worldforge_ros.nodes.awaiting import keep_awake
+from worldforge_ros.nodes.awaiting import keep_awake, wait_until
 from worldforge_ros.nodes.controller_link import ControllerLink
 from worldforge_ros.nodes.conversions import (joint_state_arrays, ns_to_time, seconds_to_duration,
                                              trajectory_to_msg)
@@ -67,6 +67,10 @@ PARAMS = (
               read_only=True, choices=("auto", "control_msgs", "worldforge_ros")),
     ParamSpec("controller_wait_s", 3.0, "How long execute waits for the controller to be discovered.",
               min_value=0.0, max_value=60.0),
+    ParamSpec("plan_arrival_s", 2.0,
+              "How long an approval naming a plan the gate has not received yet waits for its record on "
+              "worldforge/plans (the planner publishes it right after its reply, and DDS does not order a topic "
+              "against a service call); then UNKNOWN_PLAN. 0: refuse at once.", min_value=0.0, max_value=30.0),
     ParamSpec("approval_ttl_s", 120.0, "Lifetime of an approval (requests may ask for less, never more).",
               min_value=1.0, max_value=86400.0),
     ParamSpec("start_tolerance", 0.01, "Allowed max |live - approved start| per joint at execute time (rad or m).",
@@ -138,7 +142,8 @@ class ApprovalNode(Node):
         self.create_subscription(JointState, self.p["joint_states_topic"], self._on_joint_state, 10,
                                  callback_group=self._reentrant,
                                  event_callbacks=SubscriptionEventCallbacks(matched=self._on_joint_states_matched))
-        self.create_service(Approve, names.APPROVE_SERVICE, self._on_approve, callback_group=self._serial)
+        # Reentrant: an approval that waits for its plan's record must not hold the group the record arrives in.
+        self.create_service(Approve, names.APPROVE_SERVICE, self._on_approve, callback_group=self._reentrant)
         self.controller_type, self.controller_type_name = follow_joint_trajectory_type(self.p["controller_action_type"])
         self.controller = ControllerLink(self, self.controller_type, self.p["controller_action"], self._reentrant,
                                          self.p["joint_states_topic"])
@@ -222,7 +227,10 @@ class ApprovalNode(Node):
             self._live = (names_, pos, time.monotonic_ns())
 
     # ---- approve --------------------------------------------------------------------------------------------
-    def _on_approve(self, request: Approve.Request, response: Approve.Response) -> Approve.Response:
+    async def _on_approve(self, request: Approve.Request, response: Approve.Response) -> Approve.Response:
+        if request.approve and is_digest(request.plan_digest) and self.gate.plan(request.plan_digest) is None:
+            await wait_until(self, lambda: self.gate.plan(request.plan_digest) is not None,
+                             time.monotonic() + self.p["plan_arrival_s"], self._reentrant, period=0.01)
         now = self._now_ns()
         rec = self.decision_record(ApprovalRecord, request, response, now,
                                    plan_digest=recordable_digest(request.plan_digest))
