@@ -70,4 +70,5 @@ class AfterReply:
             try:
                 fn(*args)
             except Exception as exc:  # evidence publishing must never take the executor down
-                self._node.get_logger().error(f"deferred {getattr(fn, '__name__', fn)!s} failed: {redact_text(str(exc))}")
+                name = getattr(fn, "__name__", str(fn))
+                self._node.get_logger().error(f"deferred {name} failed: {redact_text(str(exc))}")
