@@ -44,8 +44,11 @@ class AfterReply:
             self._scheduled = executor is not None
         if executor is None:
             self.flush()
-        else:
+            return
+        try:
             executor.create_task(self._hop)
+        except Exception:  # an executor shutting down takes no tasks: publish now rather than never
+            self.flush()
 
     def pending(self) -> int:
         """Calls not run yet (for tests and diagnostics)."""
@@ -54,10 +57,13 @@ class AfterReply:
 
     def _hop(self) -> None:
         executor = self._node.executor
-        if executor is None:
-            self.flush()
-        else:
-            executor.create_task(self.flush)
+        try:
+            if executor is not None:
+                executor.create_task(self.flush)
+                return
+        except Exception:  # shutting down: see put
+            pass
+        self.flush()
 
     def flush(self) -> None:
         """Run every queued call now, in order."""
