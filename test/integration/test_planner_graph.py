@@ -1,5 +1,6 @@
 """The planner on a real multi-process graph with the reference providers: plans, typed errors, faults."""
 
+import json
 import signal
 import time
 
@@ -43,6 +44,18 @@ def test_plan_with_reference_providers(ros_graph, node_processes):
     plan = PlanData.from_json(record.plan_json, expected_digest=resp.plan_digest)
     assert plan.selected_index == resp.selected_index
     assert np.allclose(plan.start_state.positions, PANDA_HOME)
+    # The record (published after the reply) carries the reply's candidates, scored, and the same start state.
+    assert [c.score for c in record.candidates] == scores == [c.score for c in plan.candidates]
+    assert [c.trajectory for c in record.candidates] == [c.trajectory for c in resp.candidates]
+    assert record.start_state == resp.start_state and record.plan_id == resp.plan_id
+    # A provider's reply carries its event's metadata JSON: redacted and bounded as recorded, not a raw copy.
+    from worldforge_ros.srv import SelectActions
+
+    select = ros_graph.client(SelectActions, "/worldforge/providers/reference/select_actions")
+    direct = ros_graph.call(select, SelectActions.Request(observation=observation(), num_candidates=2))
+    assert direct.success, direct.error_message
+    assert direct.metadata_json == direct.event.metadata_json
+    assert json.loads(direct.metadata_json)["candidate_count"] == 2
     # A recorder that subscribes only now (started late, respawned) still gets every event the plan binds.
     from worldforge_ros.msg import ProviderEvent
     from worldforge_ros.nodes.evidence_qos import EVENTS_QOS
@@ -52,8 +65,6 @@ def test_plan_with_reference_providers(ros_graph, node_processes):
     assert wait_until(lambda: set(plan.event_digests) <= {e.digest for e in late}), (plan.event_digests, late)
     assert len(plan.event_digests) == len([e for e in resp.events if e.provider != "planner"])  # the providers'
     # The planner's own event says where the time went: every stage of the core plus the record.
-    import json
-
     from worldforge_ros.core.planning import STAGES
 
     own = json.loads(resp.events[-1].metadata_json)
