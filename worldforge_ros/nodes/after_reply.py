@@ -40,14 +40,8 @@ class AfterReply:
             self._calls.append((fn, args))
             if self._scheduled:
                 return  # the pending drain takes it
-            executor = self._node.executor
-            self._scheduled = executor is not None
-        if executor is None:
-            self.flush()
-            return
-        try:
-            executor.create_task(self._hop)
-        except Exception:  # an executor shutting down takes no tasks: publish now rather than never
+            self._scheduled = True
+        if not self._schedule(self._hop):
             self.flush()
 
     def pending(self) -> int:
@@ -56,14 +50,20 @@ class AfterReply:
             return len(self._calls)
 
     def _hop(self) -> None:
+        if not self._schedule(self.flush):
+            self.flush()
+
+    def _schedule(self, fn: Callable[[], None]) -> bool:
+        """Whether the node's executor took ``fn`` as a task: none yet, or one shutting down, takes nothing (the
+        caller runs the calls now rather than never)."""
         executor = self._node.executor
+        if executor is None:
+            return False
         try:
-            if executor is not None:
-                executor.create_task(self.flush)
-                return
-        except Exception:  # shutting down: see put
-            pass
-        self.flush()
+            executor.create_task(fn)
+        except Exception:
+            return False
+        return True
 
     def flush(self) -> None:
         """Run every queued call now, in order."""
