@@ -251,12 +251,17 @@ def candidate_trajectory_msg(trajectory: Any) -> JointTrajectory:
     return trajectory_to_msg(trajectory.joint_names, trajectory.positions, trajectory.velocities, trajectory.times_s)
 
 
+def score_value(score: float | None) -> float:
+    """A candidate's score as ``Candidate.score`` holds it: None (not scored) is NaN."""
+    return float("nan") if score is None else float(score)
+
+
 def candidate_msg(index: int, policy_provider: str, policy_candidate_index: int, trajectory: JointTrajectory, *,
                   feasible: bool, violations: Sequence[str], raw_shape: Sequence[int], raw_digest: str,
                   score: float | None = None) -> Candidate:
     """One ``Candidate`` (``trajectory`` already a message; ``score`` None: not scored, NaN)."""
     return Candidate(index=index, policy_provider=policy_provider, policy_candidate_index=policy_candidate_index,
-                     trajectory=trajectory, score=float("nan") if score is None else float(score), feasible=feasible,
+                     trajectory=trajectory, score=score_value(score), feasible=feasible,
                      violations=list(violations), raw_shape=list(raw_shape), raw_digest=raw_digest)
 
 

@@ -38,8 +38,8 @@ from worldforge_ros.nodes.awaiting import SentRequest, keep_awake, wait_for, wai
 from worldforge_ros.nodes.after_reply import AfterReply
 from worldforge_ros.nodes.conversions import (candidate_msg, candidate_trajectory_msg, compressed_to_image,
                                               event_to_msg, ns_to_time, numpy_to_tensor, observation_from_msg,
-                                              observation_to_msg, plan_record_msg, start_state_msg, tensor_to_numpy,
-                                              time_to_ns)
+                                              observation_to_msg, plan_record_msg, score_value, start_state_msg,
+                                              tensor_to_numpy, time_to_ns)
 from worldforge_ros.nodes.evidence_qos import EVENTS_QOS, PLANS_QOS
 from worldforge_ros.nodes.params import declare_and_validate
 from worldforge_ros.nodes.spin import EXECUTOR_PARAM, run_node
@@ -399,7 +399,7 @@ class PlannerNode(Node):
         recorded_from = time.perf_counter()
         plan = outcome.plan
         for msg, c in zip(candidates, plan.candidates):
-            msg.score = float("nan") if c.score is None else float(c.score)
+            msg.score = score_value(c.score)
         self._after_reply.put(self._publish_record, plan, candidates)
         stages = dict(outcome.stages_ms, record=round((time.perf_counter() - recorded_from) * 1000.0, 3))
         return plan, candidates, stages
