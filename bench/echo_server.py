@@ -54,20 +54,21 @@ class EchoServer(Node):
         self.score_event = _event("reference_scorer", "score", "SCORE_ACTIONS", SCORE_META, sha256_digest("obs"))
         self.plan_events = [self.select_event, self.score_event,
                             _event("planner", "plan", "PLAN", PLAN_META)]
-        self.select_meta = self.select_event.metadata_json  # the providers reply with their event's metadata
-        self.score_meta = self.score_event.metadata_json
         self.create_service(SelectActions, "/bench/echo/select_actions", self.on_select)
         self.create_service(ScoreActions, "/bench/echo/score_actions", self.on_score)
         self.create_service(Plan, "/bench/echo/plan", self.on_plan)
 
     def on_select(self, request, response):
         response.success, response.raw_actions = True, [self.raw]
-        response.provider, response.metadata_json, response.event = "reference", self.select_meta, self.select_event
+        # The providers reply with their event's metadata JSON.
+        response.provider, response.event = "reference", self.select_event
+        response.metadata_json = self.select_event.metadata_json
         return response
 
     def on_score(self, request, response):
         response.success, response.scores, response.best_index = True, [float(i) for i in range(N)], 0
-        response.lower_is_better, response.metadata_json, response.event = True, self.score_meta, self.score_event
+        response.lower_is_better, response.event = True, self.score_event
+        response.metadata_json = self.score_event.metadata_json
         return response
 
     def on_plan(self, request, response):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from std_srvs.srv import Trigger
 
+from ros_harness import wait_until
 from worldforge_ros.nodes.after_reply import AfterReply
 from worldforge_ros.nodes.spin import events_executor, events_executor_supported
 
@@ -78,17 +78,8 @@ def call(client_node, name: str) -> str:
     client = client_node.create_client(Trigger, name)
     assert client.wait_for_service(timeout_sec=10.0), name
     future = client.call_async(Trigger.Request())
-    deadline = time.monotonic() + 10.0
-    while not future.done() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert future.done(), f"no reply from {name}"
+    assert wait_until(future.done, timeout=10.0, interval=0.005), f"no reply from {name}"
     return future.result().message
-
-
-def wait_for_log(log: list, count: int) -> None:
-    deadline = time.monotonic() + 10.0
-    while len(log) < count and time.monotonic() < deadline:
-        time.sleep(0.005)
 
 
 def test_deferred_calls_run_after_the_reply_in_the_order_put(served):
@@ -96,7 +87,7 @@ def test_deferred_calls_run_after_the_reply_in_the_order_put(served):
     for _ in range(5):
         assert call(client_node, "deferring_async") == "async"
         assert call(client_node, "deferring_plain") == "plain"
-    wait_for_log(log, 25)
+    assert wait_until(lambda: len(log) >= 25, timeout=10.0, interval=0.005), log
     assert after.pending() == 0
     async_part = [e for e in log if e.startswith(("async:", "sent:async"))]
     plain_part = [e for e in log if e.startswith(("plain:", "sent:plain"))]
