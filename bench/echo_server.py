@@ -5,6 +5,10 @@
 (provider, metadata JSON and the chained event of each provider reply; plan id, digest, run id and the three
 events of a plan reply), with the reference providers' metadata, so the bytes on the wire match a real plan's.
 All prebuilt once: a call costs only rclpy + DDS.
+
+``echo_server.py [--prefix P] [select_actions] [score_actions] [plan]``: the services to serve (default all three,
+under ``/bench/echo``). One process per service mirrors a plan's graph, where each of the three round trips goes to
+its own process (planner, policy provider, scorer), idle since the previous plan.
 """
 
 import sys
@@ -38,9 +42,12 @@ def _event(provider: str, operation: str, method: str, meta: dict, input_digest:
     return event_to_msg(EventChain().stamp(ev))
 
 
+SERVICES = {"select_actions": SelectActions, "score_actions": ScoreActions, "plan": Plan}
+
+
 class EchoServer(Node):
-    def __init__(self) -> None:
-        super().__init__("bench_echo_server")
+    def __init__(self, prefix: str = "/bench/echo", services: tuple[str, ...] = tuple(SERVICES)) -> None:
+        super().__init__("bench_echo_server" + ("" if len(services) == len(SERVICES) else "_" + "_".join(services)))
         rng = np.random.default_rng(0)
         chunk = rng.normal(size=(N, H, D))
         self.raw = numpy_to_tensor("action", chunk)
@@ -54,9 +61,9 @@ class EchoServer(Node):
         self.score_event = _event("reference_scorer", "score", "SCORE_ACTIONS", SCORE_META, sha256_digest("obs"))
         self.plan_events = [self.select_event, self.score_event,
                             _event("planner", "plan", "PLAN", PLAN_META)]
-        self.create_service(SelectActions, "/bench/echo/select_actions", self.on_select)
-        self.create_service(ScoreActions, "/bench/echo/score_actions", self.on_score)
-        self.create_service(Plan, "/bench/echo/plan", self.on_plan)
+        handlers = {"select_actions": self.on_select, "score_actions": self.on_score, "plan": self.on_plan}
+        for name in services:
+            self.create_service(SERVICES[name], f"{prefix}/{name}", handlers[name])
 
     def on_select(self, request, response):
         response.success, response.raw_actions = True, [self.raw]
@@ -79,9 +86,11 @@ class EchoServer(Node):
         return response
 
 
-def main() -> int:
-    return run_node("bench_echo_server", EchoServer, single_threaded=True)
+def main(argv: list[str]) -> int:
+    prefix = argv[argv.index("--prefix") + 1] if "--prefix" in argv else "/bench/echo"
+    services = tuple(a for a in argv if a in SERVICES) or tuple(SERVICES)
+    return run_node("bench_echo_server", lambda: EchoServer(prefix, services), argv[:1], single_threaded=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv))

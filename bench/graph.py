@@ -39,7 +39,14 @@ class Graph:
         self.node("planner_node", "planner", "-p", f"candidates_per_policy:={candidates}", namespace=namespace)
 
     def echo(self) -> None:
+        """The bare baseline's services in one process, under ``/bench/echo``."""
         self.start("echo", [sys.executable, str(ROOT / "bench" / "echo_server.py")])
+
+    def echo_per_process(self, prefix: str = "/bench/echo_split") -> None:
+        """The same three services, each in its own process (as a plan's round trips are), under ``prefix``."""
+        for service in ("select_actions", "score_actions", "plan"):
+            self.start(f"echo_{service}", [sys.executable, str(ROOT / "bench" / "echo_server.py"),
+                                            "--prefix", prefix, service])
 
     def approval(self, evidence_dir: str, namespace: str = "") -> None:
         self.node("approval_node", "approval", "-p", f"evidence_dir:={evidence_dir}",

@@ -21,9 +21,15 @@ def baseline(data: dict) -> str:
         stages = "" if not where else "; medians in ms: " + ", ".join(
             f"{k.replace('_', ' ')} {where[k]}" for k in sorted(where, key=lambda k: (k not in order, order.index(k)
                                                                                     if k in order else 0, k)))
-        return (f"bare rclpy 3 round trips {data['baseline_bare_rclpy_3_round_trips']['median_ms']} ms; "
+        one = data.get("baseline_one_echo_process")
+        idle = data.get("echo_plan_round_trip_idle")
+        beside = "" if not one else (f"; the same 3 round trips to one echo process {one['median_ms']} ms = "
+                                     f"{data['ratio_one_echo_process']}x (a server idle 10 ms answers "
+                                     f"{idle['idle_cost_ms']} ms slower than one called back to back)")
+        bare = data["baseline_bare_rclpy_3_round_trips"]["median_ms"]
+        return (f"bare rclpy 3 round trips, one echo process per service {bare} ms; "
                 f"plan {data['plan']['median_ms']} ms (p99 {data['plan']['p99_ms']}), compute "
-                f"{data['provider_compute_ms']} ms; p99 ratio {data['ratio_p99']}{stages}")
+                f"{data['provider_compute_ms']} ms; p99 ratio {data['ratio_p99']}{beside}{stages}")
     if name == "concurrent_plans":
         return "; ".join(f"{k}: 16 at once {v['burst_wall_ms_median']} ms (p99 {v['burst_p99_ms']}) vs 16 sequential "
                          f"{v['sequential_16_wall_ms_median']} ms (p99 {v['sequential_p99_ms']}) = {v['wall_ratio']}x"
