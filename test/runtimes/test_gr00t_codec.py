@@ -120,6 +120,51 @@ def test_non_contiguous_and_big_endian_arrays_survive():
         np.testing.assert_array_equal(codec.unpack(codec.pack(base)), base)
 
 
+def _np_save(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _hand_packed(obj):
+    """msgpack of ``obj`` with every ndarray as the np.save form, built without our codec."""
+    def default(value):
+        if isinstance(value, np.ndarray):
+            return {"__ndarray_class__": True, "as_npy": _np_save(value)}
+        raise TypeError(type(value))
+    return msgpack.packb(obj, default=default, use_bin_type=True)
+
+
+@settings(max_examples=30, deadline=None)
+@given(generation=st.sampled_from(["n1.5", "n1.6"]),
+       sizes=st.lists(st.sampled_from([0, 1, 100, 127, 128, 65_400, 65_535, 65_536, 200_000]), min_size=1,
+                      max_size=4))
+def test_spliced_npy_arrays_are_the_bytes_msgpack_writes(generation, sizes):
+    """n1.5/n1.6 arrays are packed as placeholders and their np.save bytes spliced in afterwards (one copy of the
+    pixels): the message must be byte for byte what msgpack writes for the np.save bytes, across the bin8 /
+    bin16 / bin32 size classes, nested, beside other values, and again from the reused buffer after a bigger one."""
+    codec = Gr00tCodec(generation)
+    arrays = [np.arange(n, dtype=np.uint8) for n in sizes]
+    obs = {"video": {f"cam{i}": a for i, a in enumerate(arrays)}, "language": {"task": [["go"]]},
+           "state": [arrays[0], {"x": 1.5}]}
+    expected = _hand_packed({"endpoint": "get_action", "data": {"observation": obs}, "api_token": "t"})
+    assert codec.encode_request("get_action", {"observation": obs}, api_token="t") == expected
+    small = {"a": np.zeros(3, dtype=np.float32)}
+    assert codec.pack(small) == _hand_packed(small)  # the reused buffer holds a longer message's tail
+
+
+@pytest.mark.parametrize("generation", ["n1.5", "n1.6"])
+def test_a_placeholder_found_in_the_data_falls_back_to_plain_packing(generation):
+    """A value that happens to hold an array's placeholder bytes makes the splice ambiguous: the codec packs the
+    message plainly instead, with the same bytes."""
+    codec = Gr00tCodec(generation)
+    clash = codec._marker + (0).to_bytes(4, "big")  # the placeholder of the message's first array
+    obs = {"a": np.arange(5, dtype=np.float64), "b": clash}
+    assert codec.pack(obs) == _hand_packed(obs)
+    assert codec.pack({"b": clash, "a": np.arange(5, dtype=np.float64)}) == \
+        _hand_packed({"b": clash, "a": np.arange(5, dtype=np.float64)})
+
+
 @pytest.mark.parametrize("generation", GENERATIONS)
 def test_reused_packer_forgets_a_refused_message(generation):
     """The codec reuses one msgpack Packer: a message refused half-way must leave nothing behind in its buffer."""

@@ -22,6 +22,7 @@ import functools
 import io
 import json
 import math
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -101,6 +102,15 @@ def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
     return header.getvalue()
 
 
+def _bin_header(size: int) -> bytes:
+    """The msgpack ``bin`` header for ``size`` bytes, in the smallest form (as msgpack writes it)."""
+    if size < 1 << 8:
+        return b"\xc4" + size.to_bytes(1, "big")
+    if size < 1 << 16:
+        return b"\xc5" + size.to_bytes(2, "big")
+    return b"\xc6" + size.to_bytes(4, "big")
+
+
 def npy_bytes(array: np.ndarray, data: Any) -> bytes:
     """The bytes ``np.save(array, allow_pickle=False)`` writes for a C-contiguous ``array``: its header, then
     ``data`` (``array``'s raw bytes), with one copy of ``data``."""
@@ -120,9 +130,10 @@ class Gr00tCodec:
         self._packer: Any = None
         self._unpackb: Any = None
         self._pack_lock = threading.Lock()
-        self._scratch: list[bytearray] = []  # npy buffers reused by pack (n1.5/n1.6), one per array of a message
-        self._scratch_used = 0
-        self._views: list[memoryview] = []
+        # n1.5/n1.6 arrays while pack() runs: each packed as a placeholder, spliced in afterwards (_splice)
+        self._marker = os.urandom(16)
+        self._spliced: list[tuple[bytes, bytes, memoryview]] = []
+        self._out = bytearray()  # the spliced message, reused
 
     # ----------------------------------------------------------------- encoding
     def encode_array(self, array: np.ndarray) -> dict:
@@ -144,24 +155,36 @@ class Gr00tCodec:
         if self.generation == "n1.7":
             return {b"nd": True, b"type": contiguous.dtype.str, b"kind": b"",
                     b"shape": list(contiguous.shape), b"data": data}
-        return {NPY_MARKER: True, "as_npy": self._npy_scratch(contiguous, data) if in_pack
-                else npy_bytes(contiguous, data)}
+        if not in_pack:
+            return {NPY_MARKER: True, "as_npy": npy_bytes(contiguous, data)}
+        placeholder = self._marker + len(self._spliced).to_bytes(4, "big")
+        self._spliced.append((placeholder, npy_header(contiguous), memoryview(data)))
+        return {NPY_MARKER: True, "as_npy": placeholder}
 
-    def _npy_scratch(self, array: np.ndarray, data: Any) -> memoryview:
-        """The npy bytes of ``array`` in a buffer reused by later messages (only while :meth:`pack` holds its lock:
-        the view is released when the message is packed)."""
-        header = npy_header(array)
-        size = len(header) + array.nbytes
-        if self._scratch_used == len(self._scratch):
-            self._scratch.append(bytearray(size))
-        if len(self._scratch[self._scratch_used]) < size:
-            self._scratch[self._scratch_used] = bytearray(size)
-        view = memoryview(self._scratch[self._scratch_used])[:size]
-        self._scratch_used += 1
-        view[:len(header)] = header
-        view[len(header):] = data
-        self._views.append(view)
-        return view
+    def _splice(self, packed: bytes) -> memoryview | None:
+        """The message ``packed`` (each n1.5/n1.6 array a placeholder ``bin``) with every array's npy bytes in
+        place of its placeholder, written into a buffer reused by later messages: the pixels are copied once,
+        as the n1.7 form's are (a contiguous npy copy first, then msgpack's copy of it, was one copy more of
+        every pixel). The same bytes msgpack writes for the npy bytes themselves. None when a placeholder is not
+        found exactly once, in order (the caller packs plainly then)."""
+        pieces, at = [], 0
+        for placeholder, header, data in self._spliced:
+            found = packed.find(placeholder, at)
+            if found < at + 2 or packed[found - 2:found] != _bin_header(len(placeholder)) or \
+                    packed.count(placeholder) != 1:
+                return None
+            pieces += [packed[at:found - 2], _bin_header(len(header) + len(data)), header, data]
+            at = found + len(placeholder)
+        pieces.append(packed[at:])
+        total = sum(len(piece) for piece in pieces)  # data views are bytes-formatted: len is their size
+        if len(self._out) < total:
+            self._out = bytearray(total)
+        with memoryview(self._out) as out:
+            pos = 0
+            for piece in pieces:
+                out[pos:pos + len(piece)] = piece
+                pos += len(piece)
+        return memoryview(self._out)[:total]
 
     def encode_modality_config(self, config: ModalityConfig) -> dict:
         """The generation's ModalityConfig marker (used by the test peer and for round trips)."""
@@ -175,6 +198,11 @@ class Gr00tCodec:
     def _default(self, obj: Any) -> Any:
         if isinstance(obj, np.ndarray):
             return self._encode_array(obj, in_pack=True)
+        return self._default_plain(obj)
+
+    def _default_plain(self, obj: Any) -> Any:
+        if isinstance(obj, np.ndarray):
+            return self._encode_array(obj, in_pack=False)
         if isinstance(obj, np.generic):
             return obj.item()
         if isinstance(obj, ModalityConfig):
@@ -194,17 +222,25 @@ class Gr00tCodec:
         with self._pack_lock:
             if self._packer is None:
                 self._packer = _import_msgpack().Packer(default=self._default, use_bin_type=True, autoreset=False)
-            self._scratch_used = 0
             try:
-                self._packer.pack(obj)
-            except BaseException:
-                self._packer.reset()  # never leave half a message in the reused buffer
-                raise
-            finally:
-                for view in self._views:
+                try:
+                    self._packer.pack(obj)
+                except BaseException:
+                    self._packer.reset()  # never leave half a message in the reused buffer
+                    raise
+                view = self._packer.getbuffer()
+                if self._spliced:
+                    packed = bytes(view)  # small: the arrays are placeholders
                     view.release()
-                self._views.clear()
-            view = self._packer.getbuffer()
+                    self._packer.reset()
+                    view = self._splice(packed)
+                    if view is None:  # a placeholder that is not where it must be: pack plainly
+                        view = memoryview(_import_msgpack().packb(obj, default=self._default_plain,
+                                                                   use_bin_type=True))
+            finally:
+                for _, _, data in self._spliced:
+                    data.release()
+                self._spliced.clear()
             try:
                 yield view
             finally:
