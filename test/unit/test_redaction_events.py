@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from worldforge_ros.core.event_sinks import CallbackSink, FanoutSink, JsonlSink, MemorySink, read_jsonl
 from worldforge_ros.core.events import PHASES, EventChain, ProviderEvent
-from worldforge_ros.core.redaction import REDACTED, _apply_text_rules, redact_text, redact_url
+from worldforge_ros.core.redaction import REDACTED, _apply_text_rules, redact_metadata, redact_text, redact_url
 
 SECRET = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", min_size=10,
                  max_size=40).map(lambda s: "S3CR" + s)
@@ -29,7 +29,8 @@ def test_generated_secrets_never_survive_into_a_serialized_event(secret, key, ho
         target=f"https://user:{secret}@{host}/act?sig={secret}#frag-{secret}",
         message=f"call failed: Authorization: Bearer {secret} ({key}={secret}; {key}: {secret})",
         metadata={"nested": {key: secret, "list": [f"{key}={secret}", {"url": f"http://{host}/x?token={secret}"}]},
-                  "note": f'{{"{key}": "{secret}"}}'},
+                  "note": f'{{"{key}": "{secret}"}}', "tags": {f"Authorization: Bearer {secret}"},
+                  "frozen": frozenset({f"https://{host}/a?X-Amz-Signature={secret}"}), "pair": (f"{key}={secret}",)},
         request_id=f"req-{key}={secret}")
     assert secret not in serialized(event)
 
@@ -60,6 +61,14 @@ def test_url_rules_keep_what_is_useful():
     assert redact_text("see http://h/p?q=1 now") == "see http://h/p now"
     assert redact_text("Bearer abc.def") == f"Bearer {REDACTED}"
     assert redact_text("shape=(16, 7) device=cpu") == "shape=(16, 7) device=cpu"  # not secrets: untouched
+
+
+def test_sets_in_metadata_are_scanned_like_lists():
+    # A set of strings went through the bounding step unredacted (only lists and tuples were scanned).
+    meta = {"tags": {"Authorization: Bearer S3CRabcdef"}, "frozen": frozenset({"token=S3CRxyz"})}
+    event = ProviderEvent.build("lerobot", "policy", "success", metadata=meta)
+    assert event.metadata == {"tags": [f"Authorization: {REDACTED} {REDACTED}"], "frozen": [f"token={REDACTED}"]}
+    assert "S3CR" not in json.dumps(redact_metadata(meta))
 
 
 def test_metadata_is_bounded_and_never_holds_tensors():

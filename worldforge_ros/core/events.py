@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .digests import GENESIS_DIGEST, HashChain, canonical_json
-from .redaction import bound_metadata, redact_metadata, redact_text, redact_url
+from .redaction import redact_text, redact_url, safe_metadata
 
 PHASES = ("success", "failure", "retry", "budget_exceeded")
 CHAIN_FIELDS = ("seq", "prev_digest", "digest")
@@ -68,7 +68,7 @@ class ProviderEvent:
             provider=provider, operation=operation, phase=phase, attempt=attempt, max_attempts=max_attempts,
             method=method.upper(), target=redact_url(target), status_code=int(status_code or 0),
             duration_ms=float(duration_ms), message=redact_text(message),
-            metadata=bound_metadata(redact_metadata(metadata or {})),
+            metadata=safe_metadata(metadata or {}),
             stamp_ns=time.time_ns() if stamp_ns is None else int(stamp_ns),
             **{k: redact_text(str(v)) for k, v in ids.items() if v},
         )

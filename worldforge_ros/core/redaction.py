@@ -7,8 +7,9 @@
 - ``key: value`` and ``"key": "value"`` with the same markers plus ``bearer`` -> value redacted (quotes kept).
 - Mapping keys containing a marker -> ``"[redacted]"``; strings are scanned recursively, lists included.
 
-:func:`bound_metadata` then makes metadata JSON-safe and bounded: tensors and bytes become a type/dtype/shape
-summary (never values), long strings and lists are capped, nesting is limited.
+:func:`safe_metadata` (what an event's metadata goes through) redacts and also makes metadata JSON-safe and
+bounded: tensors and bytes become a type/dtype/shape summary (never values), long strings and lists are capped,
+nesting is limited.
 """
 
 from __future__ import annotations
@@ -105,11 +106,15 @@ def _apply_text_rules(text: str, urls: bool = True) -> str:
     return text
 
 
+_SEQUENCES = (list, tuple, set, frozenset)
+"""Containers whose items are scanned (as a list): a set of strings is as likely to hold a secret as a list."""
+
+
 def redact_metadata(value: Any) -> Any:
     """Redact a JSON-like structure: secret-named keys lose their values, every string is scanned."""
     if isinstance(value, dict):
         return {str(k): (REDACTED if is_secret_key(k) else redact_metadata(v)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, _SEQUENCES):
         return [redact_metadata(v) for v in value]
     if isinstance(value, str):
         return redact_text(value)
@@ -126,8 +131,10 @@ def _tensor_summary(value: Any) -> dict[str, Any] | None:
     return None
 
 
-def bound_metadata(value: Any, depth: int = 0) -> Any:
-    """JSON-safe, bounded copy: tensors/bytes summarised, strings and lists capped, depth limited, NaN -> None."""
+def safe_metadata(value: Any, depth: int = 0) -> Any:
+    """What an event may carry, in one walk: secret-named keys lose their values and every string is redacted
+    (as :func:`redact_metadata`), and the copy is JSON-safe and bounded: tensors/bytes summarised, strings and
+    lists capped, depth limited, NaN -> None."""
     summary = _tensor_summary(value)
     if summary is not None:
         return summary
@@ -135,22 +142,23 @@ def bound_metadata(value: Any, depth: int = 0) -> Any:
         return "[truncated: depth]"
     if isinstance(value, dict):
         items = list(value.items())
-        out = {str(k): bound_metadata(v, depth + 1) for k, v in items[:MAX_KEYS]}
+        out = {str(k): (REDACTED if is_secret_key(k) else safe_metadata(v, depth + 1)) for k, v in items[:MAX_KEYS]}
         if len(items) > MAX_KEYS:
             out["_truncated_keys"] = len(items) - MAX_KEYS
         return out
-    if isinstance(value, (list, tuple, set)):
+    if isinstance(value, _SEQUENCES):
         seq = list(value)
-        out_list = [bound_metadata(v, depth + 1) for v in seq[:MAX_LIST_ITEMS]]
+        out_list = [safe_metadata(v, depth + 1) for v in seq[:MAX_LIST_ITEMS]]
         if len(seq) > MAX_LIST_ITEMS:
             out_list.append(f"[truncated: {len(seq) - MAX_LIST_ITEMS} more items]")
         return out_list
     if isinstance(value, str):
-        return value if len(value) <= MAX_STRING_CHARS else value[:MAX_STRING_CHARS] + "...[truncated]"
+        text = redact_text(value)
+        return text if len(text) <= MAX_STRING_CHARS else text[:MAX_STRING_CHARS] + "...[truncated]"
     if isinstance(value, bool) or value is None or isinstance(value, int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if hasattr(value, "item"):
-        return bound_metadata(value.item(), depth)
-    return bound_metadata(redact_text(repr(value)), depth)
+        return safe_metadata(value.item(), depth)
+    return safe_metadata(repr(value), depth)
