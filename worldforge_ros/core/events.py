@@ -76,7 +76,7 @@ class ProviderEvent:
     def content(self) -> dict[str, Any]:
         """Every field except the chain fields: what the chain digest covers."""
         # Shallow on purpose (asdict deep-copies the metadata): the result is only serialized, never mutated.
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in CHAIN_FIELDS}
+        return {name: getattr(self, name) for name in _CONTENT_FIELDS}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -85,6 +85,10 @@ class ProviderEvent:
         """Copy with correlation ids filled in (redacted), chain fields cleared."""
         clean = {k: redact_text(str(v)) for k, v in ids.items() if v}
         return dataclasses.replace(self, seq=0, prev_digest="", digest="", **clean)
+
+
+_CONTENT_FIELDS = tuple(f.name for f in dataclasses.fields(ProviderEvent) if f.name not in CHAIN_FIELDS)
+"""The fields :meth:`ProviderEvent.content` covers, in declaration order."""
 
 
 class EventChain:
@@ -98,5 +102,6 @@ class EventChain:
         return self._chain.head
 
     def stamp(self, event: ProviderEvent) -> ProviderEvent:
-        seq, prev, digest = self._chain.append(canonical_json(event.content()))
-        return dataclasses.replace(event, seq=seq, prev_digest=prev, digest=digest)
+        content = event.content()
+        seq, prev, digest = self._chain.append(canonical_json(content))
+        return ProviderEvent(**content, seq=seq, prev_digest=prev, digest=digest)
