@@ -120,7 +120,7 @@ def tensor_digests(batch: np.ndarray) -> list[str]:
     """``tensor_digest`` of each ``batch[i]`` (one header for the whole batch)."""
     arr = np.ascontiguousarray(batch)
     le = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
-    header = _tensor_header(arr.dtype.name, tuple(int(n) for n in arr.shape[1:]))
+    header = _tensor_header(arr.dtype, tuple(int(n) for n in arr.shape[1:]))
     out = []
     for item in le:
         h = hashlib.sha256(header)
@@ -130,9 +130,10 @@ def tensor_digests(batch: np.ndarray) -> list[str]:
 
 
 @functools.lru_cache(maxsize=256)
-def _tensor_header(dtype: str, shape: tuple[int, ...]) -> bytes:
-    """The digest header of one tensor kind (a provider digests the same few kinds on every call)."""
-    return canonical_json({"dtype": dtype, "shape": list(shape)}).encode("utf-8") + b"\n"
+def _tensor_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """The digest header of one tensor kind (a provider digests the same few kinds on every call); keyed by the
+    dtype itself: ``dtype.name`` is computed in Python on every access (3 us)."""
+    return canonical_json({"dtype": dtype.name, "shape": list(shape)}).encode("utf-8") + b"\n"
 
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
