@@ -6,8 +6,9 @@
    servers, one process per service as in the plan's graph (each round trip of a plan goes to its own process,
    idle since the previous plan). Target <= 1.3x (median), p99 <= 2x. Reported beside it: the same three round
    trips to one echo process (its second and third calls find that process awake: a topology the plan's graph
-   never has, measured 0.7-0.8 ms a call faster on this VM). Where the time goes comes with it: the medians of
-   the stages the planner reports in its own event (``stages_ms``) and of the time outside its callback.
+   never has; a server idle for 10 ms answers 0.4-1.0 ms slower on this VM, measured every run). Where the time
+   goes comes with it: the medians of the stages the planner reports in its own event (``stages_ms``) and of the
+   time outside its callback.
 2. The same plans with the evidence recorder (approval_node) subscribed and writing, vs without: two identical
    reference graphs (one in namespace ``recorded``, recorded by its gate), calls interleaved. Target <= 5 %.
 3. Planner RSS after warm-up and after N plans. Target < 5 % growth.
