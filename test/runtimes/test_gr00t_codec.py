@@ -29,6 +29,13 @@ def _hand_npy(descr: str, shape: tuple[int, ...], payload: bytes) -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(padded)) + padded.encode("latin1") + payload
 
 
+def _np_save(array: np.ndarray) -> bytes:
+    """What ``np.save(array, allow_pickle=False)`` writes."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
 def _bin8(data: bytes) -> bytes:
     return b"\xc4" + bytes([len(data)]) + data
 
@@ -39,9 +46,7 @@ def _fixstr(text: str) -> bytes:
 
 
 def test_hand_written_npy_matches_np_save():
-    buffer = io.BytesIO()
-    np.save(buffer, ARRAY, allow_pickle=False)
-    assert buffer.getvalue() == _hand_npy("<f4", (2,), ARRAY.tobytes())
+    assert _np_save(ARRAY) == _hand_npy("<f4", (2,), ARRAY.tobytes())
 
 
 @pytest.mark.parametrize("generation", ["n1.5", "n1.6"])
@@ -76,10 +81,8 @@ def test_request_envelope_golden_and_token_only_when_set(generation):
 
 def test_nested_request_golden_matches_hand_built_dict():
     video = np.zeros((1, 1, 2, 2, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    np.save(buffer, video, allow_pickle=False)
     hand = {"endpoint": "get_action",
-            "data": {"observation": {"video": {"front": {"__ndarray_class__": True, "as_npy": buffer.getvalue()}},
+            "data": {"observation": {"video": {"front": {"__ndarray_class__": True, "as_npy": _np_save(video)}},
                                      "language": {"task": [["go"]]}}}}
     ours = Gr00tCodec("n1.6").encode_request(
         "get_action", {"observation": {"video": {"front": video}, "language": {"task": [["go"]]}}})
@@ -118,12 +121,6 @@ def test_non_contiguous_and_big_endian_arrays_survive():
     for generation in GENERATIONS:
         codec = Gr00tCodec(generation)
         np.testing.assert_array_equal(codec.unpack(codec.pack(base)), base)
-
-
-def _np_save(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
 
 
 def _hand_packed(obj):
@@ -249,19 +246,17 @@ def test_npy_replies_decode_like_np_load(array, fortran):
     """Replies in npy form (n1.5/n1.6) skip np.load's header evaluation when the header is np.save's plain form:
     the result must be what np.load gives, for any shape, byte order and memory order."""
     source = np.asfortranarray(array) if fortran else array
-    buffer = io.BytesIO()
-    np.save(buffer, source, allow_pickle=False)
-    expected = np.load(io.BytesIO(buffer.getvalue()), allow_pickle=False)
-    message = msgpack.packb({"a": {"__ndarray_class__": True, "as_npy": buffer.getvalue()}}, use_bin_type=True)
+    saved = _np_save(source)
+    expected = np.load(io.BytesIO(saved), allow_pickle=False)
+    message = msgpack.packb({"a": {"__ndarray_class__": True, "as_npy": saved}}, use_bin_type=True)
     got = Gr00tCodec("n1.6").unpack(message)["a"]
     assert got.dtype == expected.dtype and got.shape == expected.shape
     np.testing.assert_array_equal(got, expected)
 
 
 def test_truncated_npy_reply_is_a_contract_violation():
-    buffer = io.BytesIO()
-    np.save(buffer, np.zeros((4, 7), dtype=np.float32), allow_pickle=False)
-    message = msgpack.packb({"__ndarray_class__": True, "as_npy": buffer.getvalue()[:-4]}, use_bin_type=True)
+    message = msgpack.packb({"__ndarray_class__": True, "as_npy": _np_save(np.zeros((4, 7), dtype=np.float32))[:-4]},
+                            use_bin_type=True)
     with pytest.raises(ProviderError) as err:
         Gr00tCodec("n1.6").unpack(message)
     assert err.value.code == ErrorCode.PROVIDER_CONTRACT_VIOLATION
